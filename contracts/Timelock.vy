@@ -1,0 +1,182 @@
+# pragma version 0.4.3
+"""
+@title Timelock
+@notice The governance path for risk parameters: a proposer queues a parameter change,
+        it waits `delay`, a guardian may veto it meanwhile, then anyone executes it
+        within the grace period. Targets (market, oracle) check bounds and rate limits
+        when the change executes, against the values in force at that moment.
+@dev Assumptions and hazards:
+     - Only whitelisted targets can be called, with calldata up to MAX_DATA bytes.
+     - The target's revert reason is returned when an execution fails, so a change
+       that has become invalid (e.g. rate limited) fails with the target's message
+       and stays queued until it expires.
+     - The delay itself is bounded [MIN_DELAY, MAX_DELAY] and changes only through
+       the timelock (a queued call to this contract's set_delay).
+"""
+
+# --- types ---
+
+struct Proposal:
+    target: address
+    data: Bytes[1024]
+    eta: uint256  # earliest execution time, unix seconds
+    state: uint8  # 0 none, 1 queued, 2 executed, 3 vetoed
+
+# --- events ---
+
+event Proposed:
+    id: indexed(uint256)
+    target: indexed(address)
+    data: Bytes[1024]
+    eta: uint256
+
+event Executed:
+    id: indexed(uint256)
+    target: indexed(address)
+
+event Vetoed:
+    id: indexed(uint256)
+    guardian: indexed(address)
+
+event DelaySet:
+    old: uint256
+    new: uint256
+
+event RoleSet:
+    role: String[16]
+    account: address
+
+event TargetSet:
+    target: address
+    allowed: bool
+
+# --- constants ---
+
+MAX_DATA: constant(uint256) = 1024
+MIN_DELAY: constant(uint256) = 60  # seconds
+MAX_DELAY: constant(uint256) = 30 * 86_400
+GRACE_PERIOD: constant(uint256) = 14 * 86_400
+QUEUED: constant(uint8) = 1
+EXECUTED: constant(uint8) = 2
+VETOED: constant(uint8) = 3
+
+# --- storage ---
+
+admin: public(address)
+proposer: public(address)
+guardian: public(address)
+delay: public(uint256)
+targets: public(HashMap[address, bool])
+proposals: public(HashMap[uint256, Proposal])
+proposal_count: public(uint256)
+
+
+@deploy
+def __init__(_delay: uint256, _proposer: address, _guardian: address):
+    """
+    @notice Deploy the timelock.
+    @param _delay seconds a change waits, in [60, 2592000]
+    @param _proposer who may queue changes (the risk committee)
+    @param _guardian who may veto queued changes
+    """
+    assert _delay >= MIN_DELAY and _delay <= MAX_DELAY, "timelock: delay outside [60, 2592000]"
+    assert _proposer != empty(address) and _guardian != empty(address), "timelock: zero address"
+    self.admin = msg.sender
+    self.delay = _delay
+    self.proposer = _proposer
+    self.guardian = _guardian
+
+
+@external
+def set_target(target: address, allowed: bool):
+    """
+    @notice Allow or forbid a contract as a call target. Admin only.
+    @param target the contract (market, oracle, this timelock)
+    @param allowed True to allow
+    """
+    assert msg.sender == self.admin, "timelock: not admin"
+    assert target != empty(address), "timelock: zero address"
+    self.targets[target] = allowed
+    log TargetSet(target=target, allowed=allowed)
+
+
+@external
+def set_role(role: String[16], account: address):
+    """
+    @notice Set "proposer", "guardian" or "admin". Admin only.
+    @param role the role name
+    @param account the new holder
+    """
+    assert msg.sender == self.admin, "timelock: not admin"
+    assert account != empty(address), "timelock: zero address"
+    if role == "proposer":
+        self.proposer = account
+    elif role == "guardian":
+        self.guardian = account
+    elif role == "admin":
+        self.admin = account
+    else:
+        raise "timelock: unknown role"
+    log RoleSet(role=role, account=account)
+
+
+@external
+def set_delay(new_delay: uint256):
+    """
+    @notice Change the delay; only through a queued call of the timelock to itself.
+    @param new_delay seconds, in [60, 2592000]
+    """
+    assert msg.sender == self, "timelock: not self"
+    assert new_delay >= MIN_DELAY and new_delay <= MAX_DELAY, "timelock: delay outside [60, 2592000]"
+    log DelaySet(old=self.delay, new=new_delay)
+    self.delay = new_delay
+
+
+@external
+def propose(target: address, data: Bytes[MAX_DATA]) -> uint256:
+    """
+    @notice Queue a call to a whitelisted target. Proposer only.
+    @param target the contract to call
+    @param data the calldata (e.g. set_margin_params(...))
+    @return the proposal id
+    """
+    assert msg.sender == self.proposer, "timelock: not proposer"
+    assert self.targets[target], "timelock: target not allowed"
+    assert len(data) >= 4, "timelock: calldata shorter than a selector"
+    pid: uint256 = self.proposal_count
+    self.proposal_count = pid + 1
+    eta: uint256 = block.timestamp + self.delay
+    self.proposals[pid] = Proposal(target=target, data=data, eta=eta, state=QUEUED)
+    log Proposed(id=pid, target=target, data=data, eta=eta)
+    return pid
+
+
+@external
+def veto(pid: uint256):
+    """
+    @notice Cancel a queued proposal. Guardian only.
+    @param pid the proposal id
+    """
+    assert msg.sender == self.guardian, "timelock: not guardian"
+    assert self.proposals[pid].state == QUEUED, "timelock: proposal not queued"
+    self.proposals[pid].state = VETOED
+    log Vetoed(id=pid, guardian=msg.sender)
+
+
+@external
+def execute(pid: uint256):
+    """
+    @notice Execute a queued proposal after its delay and within the grace period (anyone).
+    @param pid the proposal id
+    """
+    p: Proposal = self.proposals[pid]
+    assert p.state == QUEUED, "timelock: proposal not queued"
+    assert block.timestamp >= p.eta, "timelock: delay not passed"
+    assert block.timestamp <= p.eta + GRACE_PERIOD, "timelock: proposal expired"
+    self.proposals[pid].state = EXECUTED
+    ok: bool = False
+    response: Bytes[256] = b""
+    ok, response = raw_call(p.target, p.data, max_outsize=256, revert_on_failure=False)
+    if not ok:
+        raw_revert(response)
+    log Executed(id=pid, target=p.target)

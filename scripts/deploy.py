@@ -1,0 +1,35 @@
+"""Deploy the protocol: `ape run deploy --network <ecosystem:network:provider>`.
+
+Reads deployments/<network>.yaml (falls back to deployments/local.yaml on local
+networks), deploys and wires every contract, and records the addresses in
+deployments/<network>.addresses.json.
+"""
+
+import click
+from ape import accounts, networks, project
+from ape.cli import ConnectedProviderCommand, account_option
+
+from sims.deployment import DEPLOYMENTS, ConfigError, DeployConfig, deploy_protocol, record_addresses
+
+
+@click.command(cls=ConnectedProviderCommand)
+@account_option()
+@click.option("--config", "config_path", default=None, help="deployment YAML (default: per network)")
+def cli(account, config_path):
+    """Deploy optsim's contracts to the connected network."""
+    name = networks.provider.network.name
+    path = config_path or DEPLOYMENTS / f"{name}.yaml"
+    if not config_path and not path.exists() and name == "local":
+        path = DEPLOYMENTS / "local.yaml"
+    try:
+        cfg = DeployConfig.load(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    deployment = deploy_protocol(project, account, cfg)
+    out = record_addresses(name, deployment)
+    for key, addr in deployment.addresses().items():
+        click.echo(f"{key:10s} {addr}")
+    click.echo(f"{len(deployment.series_ids)} series created; addresses written to {out}")
+
+
+__all__ = ["cli", "accounts"]

@@ -1,0 +1,165 @@
+"""Fixtures named by role: `gov` deploys and governs, `lp` funds the pool, `writer`
+sells options on margin, `buyer` buys them, `keeper` liquidates and settles.
+
+The protocol is deployed once per session through the same code as `ape run deploy`
+(sims.deployment); ape's isolation reverts the chain after every test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sims.deployment import DeployConfig, deploy_protocol
+
+WAD = 10**18
+USDC = 10**6
+DAY = 86_400
+
+
+@pytest.fixture(scope="session")
+def gov(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def lp(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def writer(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def buyer(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def keeper(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def stranger(accounts):
+    return accounts[5]
+
+
+@pytest.fixture(scope="session")
+def deploy_config():
+    return DeployConfig.load("deployments/local.yaml")
+
+
+@pytest.fixture(scope="session")
+def protocol(project, gov, deploy_config):
+    return deploy_protocol(project, gov, deploy_config)
+
+
+@pytest.fixture(scope="session")
+def token(protocol):
+    return protocol.token
+
+
+@pytest.fixture(scope="session")
+def market(protocol):
+    return protocol.market
+
+
+@pytest.fixture(scope="session")
+def oracle(protocol):
+    return protocol.oracle
+
+
+@pytest.fixture(scope="session")
+def pool(protocol):
+    return protocol.pool
+
+
+@pytest.fixture(scope="session")
+def config(protocol):
+    return protocol.config
+
+
+@pytest.fixture(scope="session")
+def timelock(protocol):
+    return protocol.timelock
+
+
+@pytest.fixture(scope="session")
+def engine(protocol):
+    return protocol.engine
+
+
+@pytest.fixture(scope="session")
+def fund(token, market):
+    """fund(account, usdc, deposit=True): mint collateral and (by default) deposit it."""
+
+    def _fund(account, amount_usdc: float, deposit: bool = True):
+        amount = int(amount_usdc * USDC)
+        token.mint(account, amount, sender=account)
+        token.approve(market, 2**256 - 1, sender=account)
+        if deposit:
+            market.deposit(amount, sender=account)
+        return amount
+
+    return _fund
+
+
+@pytest.fixture(scope="session")
+def seed_pool(token, pool, lp):
+    """seed_pool(usdc): the LP deposits into the pool."""
+
+    def _seed(amount_usdc: float = 1_000_000):
+        amount = int(amount_usdc * USDC)
+        token.mint(lp, amount, sender=lp)
+        token.approve(pool, 2**256 - 1, sender=lp)
+        pool.deposit(amount, sender=lp)
+        return amount
+
+    return _seed
+
+
+@pytest.fixture(scope="session")
+def push(oracle, market, gov):
+    """push(spot_usd, vol=None): move the oracle; vols of all live expiries are refreshed."""
+
+    def _push(spot_usd: float, vol: float | None = 0.6):
+        expiries = sorted({market.series(s).expiry for s in market.live_series_ids()})
+        vols = [int(vol * WAD)] * len(expiries) if vol is not None else []
+        oracle.push(int(spot_usd * WAD), expiries if vol is not None else [], vols, sender=gov)
+
+    return _push
+
+
+@pytest.fixture(scope="session")
+def series_ids(protocol):
+    """The series created at deployment (7 and 30 days; strikes 80-120% of 2000; calls, puts)."""
+    return protocol.series_ids
+
+
+@pytest.fixture(scope="session")
+def find_series(market, series_ids):
+    """find_series(strike_usd, days, is_call) -> id among the deployed series."""
+
+    def _find(strike_usd: float, days: int, is_call: bool) -> int:
+        candidates = []
+        for sid in series_ids:
+            s = market.series(sid)
+            if s.strike == int(strike_usd * WAD) and s.is_call == is_call:
+                candidates.append((s.expiry, sid))
+        candidates.sort()
+        return candidates[0 if days <= 7 else -1][1]
+
+    return _find
+
+
+@pytest.fixture(scope="session")
+def ledger_gap(token, market):
+    """ledger_gap(accounts): token balance - (sum of cash + insurance + fees)."""
+
+    def _gap(accounts) -> int:
+        owed = sum(market.cash(a) for a in accounts) + market.insurance() + market.fees()
+        return token.balanceOf(market) - owed
+
+    return _gap

@@ -1,0 +1,336 @@
+"""RiskConfig: bounds, rate limits, cross-field rules and roles of every parameter group.
+
+The bounds cases are generated from risk/params.py's FIELDS tables and the contract's
+revert message prints its own bounds, so each case proves the Python and on-chain
+bounds identical. `risk_config` is a fresh RiskConfig at the risk/params.py defaults
+with gov as admin and governor (in the deployed protocol the timelock governs).
+"""
+
+from dataclasses import dataclass
+
+import ape
+import pytest
+
+from risk.params import Limits, LiquidationParams, MarginParams, PoolParams, RateLimit
+
+WAD = 10**18
+DAY = 86_400
+ZERO = "0x0000000000000000000000000000000000000000"
+RATE = RateLimit()
+MAX_REL = RATE.to_chain()[0]  # 25%
+
+
+@dataclass(frozen=True)
+class Group:
+    """One parameter group: its Python mirror and its contract entry points."""
+
+    params: type
+    setter: str
+    getter: str
+    event: str
+    group_id: int
+
+    @property
+    def defaults(self) -> tuple:
+        return self.params().to_chain()
+
+
+GROUPS = {
+    "margin": Group(MarginParams, "set_margin_params", "margin_params", "MarginParamsSet", 0),
+    "liquidation": Group(
+        LiquidationParams, "set_liquidation_params", "liquidation_params", "LiquidationParamsSet", 1
+    ),
+    "pool": Group(PoolParams, "set_pool_params", "pool_params", "PoolParamsSet", 3),
+    "limits": Group(Limits, "set_limits", "limits", "LimitsSet", 4),
+}
+BOUNDS_ONLY = {"spot_steps"}  # not rate limited
+
+OUTSIDE = [
+    pytest.param(g, i, value, id=f"{g}.{f.name}-{side}")
+    for g, grp in GROUPS.items()
+    for i, f in enumerate(grp.params.FIELDS)
+    for side, value in (("below", f.lo - 1), ("above", f.hi + 1))
+    if value >= 0
+]
+RATE_LIMITED = [
+    pytest.param(g, i, id=f"{g}.{f.name}")
+    for g, grp in GROUPS.items()
+    for i, f in enumerate(grp.params.FIELDS)
+    if f.name not in BOUNDS_ONLY
+]
+
+
+def with_field(values, index: int, value: int) -> tuple:
+    new = list(values)
+    new[index] = value
+    return tuple(new)
+
+
+def stored(config, group: str) -> tuple:
+    return tuple(getattr(config, GROUPS[group].getter)())
+
+
+def setter(config, group: str):
+    return getattr(config, GROUPS[group].setter)
+
+
+def deploy_config(project, gov, **overrides):
+    """A RiskConfig at the defaults, with whole groups replaced by `overrides` tuples."""
+    args = [overrides.get(g, grp.defaults) for g, grp in GROUPS.items()]
+    return gov.deploy(project.RiskConfig, *args, overrides.get("rate_limit", RATE.to_chain()))
+
+
+# ape's isolation snapshots per fixture scope: build session and module fixtures first.
+@pytest.fixture(scope="module")
+def risk_config(protocol, project, gov):
+    return deploy_config(project, gov)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _setup_first(gov, keeper, stranger, config, risk_config):
+    pass
+
+
+# --- deployment ---
+
+
+def test_deploy__stores_every_group_and_roles(risk_config, gov):
+    for g, grp in GROUPS.items():
+        assert stored(risk_config, g) == grp.defaults
+    assert risk_config.admin() == gov.address
+    assert risk_config.governor() == gov.address
+
+
+@pytest.mark.parametrize("edge", ["lo", "hi"])
+def test_deploy__every_field_at_its_bound__accepted(project, gov, edge):
+    """The bounds are inclusive: a config with every field at lo (or hi) deploys."""
+    values = {g: tuple(getattr(f, edge) for f in grp.params.FIELDS) for g, grp in GROUPS.items()}
+    config = deploy_config(project, gov, **values)
+    for g in GROUPS:
+        assert stored(config, g) == values[g]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {"margin": with_field(MarginParams().to_chain(), 8, 3 * WAD + 1)},
+            f"config: im_factor outside [{WAD}, {3 * WAD}]",
+        ),
+        (
+            {"liquidation": (2 * 10**17, 0, 10**17, 0)},
+            "config: max_discount below start_discount",
+        ),
+        ({"rate_limit": (WAD + 1, DAY)}, "params: max_rel_change outside [0, 1e18]"),
+    ],
+    ids=["bounds", "max-discount-below-start", "rate-limit"],
+)
+def test_deploy__invalid_params__reverts(project, gov, overrides, message):
+    with ape.reverts(message):
+        deploy_config(project, gov, **overrides)
+
+
+# --- setters: positive path and events ---
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_set_params__within_limits__stores_and_emits_old_and_new(risk_config, gov, group):
+    grp = GROUPS[group]
+    old = grp.defaults
+    # every rate-limited field up by exactly the limit (a quarter of its value)
+    new = tuple(
+        v if f.name in BOUNDS_ONLY else v + v * MAX_REL // WAD
+        for f, v in zip(grp.params.FIELDS, old, strict=True)
+    )
+    tx = setter(risk_config, group)(new, sender=gov)
+    assert stored(risk_config, group) == new
+    ev = tx.decode_logs(getattr(risk_config, grp.event))
+    assert [(tuple(e.old), tuple(e.new)) for e in ev] == [(old, new)]
+
+
+# --- bounds (one case per field and side, from risk/params.py) ---
+
+
+@pytest.mark.parametrize("group, index, value", OUTSIDE)
+def test_set_params__field_outside_bounds__reverts_and_keeps_struct(
+    risk_config, gov, group, index, value
+):
+    f = GROUPS[group].params.FIELDS[index]
+    defaults = GROUPS[group].defaults
+    with ape.reverts(f"config: {f.name} outside [{f.lo}, {f.hi}]"):
+        setter(risk_config, group)(with_field(defaults, index, value), sender=gov)
+    assert stored(risk_config, group) == defaults
+
+
+# --- rate limits ---
+
+
+@pytest.mark.parametrize("group, index", RATE_LIMITED)
+def test_set_params__change_above_rate_limit__reverts_and_keeps_struct(
+    risk_config, gov, group, index
+):
+    f = GROUPS[group].params.FIELDS[index]
+    defaults = GROUPS[group].defaults
+    allowed = defaults[index] * MAX_REL // WAD
+    with ape.reverts(f"config: {f.name} change {allowed + 1} above rate limit {allowed}"):
+        setter(risk_config, group)(with_field(defaults, index, defaults[index] + allowed + 1), sender=gov)
+    assert stored(risk_config, group) == defaults
+
+
+def test_set_margin_params__decrease_by_rate_limit__accepted(risk_config, gov):
+    defaults = GROUPS["margin"].defaults
+    new = with_field(defaults, 0, defaults[0] - defaults[0] // 4)  # spot_shock -25%
+    risk_config.set_margin_params(new, sender=gov)
+    assert stored(risk_config, "margin") == new
+
+
+def test_set_margin_params__spot_steps__bounds_only(risk_config, gov):
+    defaults = GROUPS["margin"].defaults
+    risk_config.set_margin_params(with_field(defaults, 1, 6), sender=gov)  # +100%
+    risk_config.set_margin_params(with_field(defaults, 1, 1), sender=gov)  # at once, -83%
+    assert risk_config.margin_params().spot_steps == 1
+
+
+def test_set_margin_params__same_field_too_soon__reverts(risk_config, chain, gov):
+    defaults = GROUPS["margin"].defaults
+    first = with_field(defaults, 0, 16 * 10**16)
+    second = with_field(defaults, 0, 17 * 10**16)
+    chain.pending_timestamp = t = chain.pending_timestamp + 10
+    risk_config.set_margin_params(first, sender=gov)
+    chain.pending_timestamp = t + 1_000
+    with ape.reverts("config: spot_shock changed too recently, wait 85400 s"):
+        risk_config.set_margin_params(second, sender=gov)
+    assert stored(risk_config, "margin") == first
+    chain.pending_timestamp = t + DAY
+    risk_config.set_margin_params(second, sender=gov)
+    assert stored(risk_config, "margin") == second
+
+
+def test_set_params__other_field_or_group__not_throttled(risk_config, gov):
+    margin = GROUPS["margin"].defaults
+    liquidation = GROUPS["liquidation"].defaults
+    risk_config.set_margin_params(with_field(margin, 0, 16 * 10**16), sender=gov)
+    # same group, other field; then field index 0 of another group
+    both = with_field(with_field(margin, 0, 16 * 10**16), 2, 6 * 10**17)
+    risk_config.set_margin_params(both, sender=gov)
+    risk_config.set_liquidation_params(with_field(liquidation, 0, 25 * 10**15), sender=gov)
+    assert stored(risk_config, "margin") == both
+    assert risk_config.liquidation_params().start_discount == 25 * 10**15
+
+
+def test_set_params__old_value_zero__limited_to_share_of_upper_bound(project, gov):
+    liquidation = (0, 2 * 10**16, 15 * 10**16, 10**17)  # start_discount 0
+    config = deploy_config(project, gov, liquidation=liquidation)
+    allowed = MAX_REL * LiquidationParams.FIELDS[0].hi // WAD  # 25% of 0.2 = 0.05
+    with ape.reverts(f"config: start_discount change {allowed + 1} above rate limit {allowed}"):
+        config.set_liquidation_params(with_field(liquidation, 0, allowed + 1), sender=gov)
+    assert tuple(config.liquidation_params()) == liquidation
+    config.set_liquidation_params(with_field(liquidation, 0, allowed), sender=gov)
+    assert config.liquidation_params().start_discount == allowed
+
+
+# --- cross-field rule ---
+
+
+def test_set_liquidation_params__max_discount_below_start__reverts(project, gov):
+    liquidation = (10**17, 2 * 10**16, 10**17, 10**17)  # start == max == 0.1
+    config = deploy_config(project, gov, liquidation=liquidation)
+    for bad in (with_field(liquidation, 2, 10**17 - 1), with_field(liquidation, 0, 10**17 + 1)):
+        with ape.reverts("config: max_discount below start_discount"):
+            config.set_liquidation_params(bad, sender=gov)
+    assert tuple(config.liquidation_params()) == liquidation
+    equal = (11 * 10**16, 2 * 10**16, 11 * 10**16, 10**17)
+    config.set_liquidation_params(equal, sender=gov)
+    assert tuple(config.liquidation_params()) == equal
+
+
+# --- roles ---
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_set_params__not_governor__reverts(risk_config, config, gov, stranger, group):
+    new = with_field(GROUPS[group].defaults, 0, GROUPS[group].defaults[0] + 1)
+    with ape.reverts("config: not governor"):
+        setter(risk_config, group)(new, sender=stranger)
+    with ape.reverts("config: not governor"):  # deployed: the admin handed over to the timelock
+        setter(config, group)(new, sender=gov)
+    assert stored(risk_config, group) == GROUPS[group].defaults
+
+
+def test_set_governor__admin__hands_over_control(risk_config, gov, keeper):
+    tx = risk_config.set_governor(keeper, sender=gov)
+    assert risk_config.governor() == keeper.address
+    assert [e.governor for e in tx.decode_logs(risk_config.GovernorSet)] == [keeper.address]
+    new = with_field(GROUPS["margin"].defaults, 0, 16 * 10**16)
+    with ape.reverts("config: not governor"):
+        risk_config.set_margin_params(new, sender=gov)
+    risk_config.set_margin_params(new, sender=keeper)
+    assert stored(risk_config, "margin") == new
+
+
+def test_set_governor__not_admin__reverts(risk_config, gov, keeper, stranger):
+    risk_config.set_governor(keeper, sender=gov)
+    for who in (stranger, keeper):  # the governor is not the admin
+        with ape.reverts("config: not admin"):
+            risk_config.set_governor(stranger, sender=who)
+    assert risk_config.governor() == keeper.address
+
+
+def test_set_governor__zero_address__reverts(risk_config, gov):
+    with ape.reverts("config: zero address"):
+        risk_config.set_governor(ZERO, sender=gov)
+    assert risk_config.governor() == gov.address
+
+
+# --- set_rate_limit ---
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_set_rate_limit__stores_and_emits(risk_config, gov, group):
+    gid = GROUPS[group].group_id
+    tx = risk_config.set_rate_limit(gid, (WAD, 365 * DAY), sender=gov)
+    ev = tx.decode_logs(risk_config.RateLimitSet)
+    assert [
+        (e.group, e.old_max_rel_change, e.new_max_rel_change, e.old_min_interval, e.new_min_interval)
+        for e in ev
+    ] == [(gid, MAX_REL, WAD, DAY, 365 * DAY)]
+
+
+def test_set_rate_limit__applies_to_its_group_only(risk_config, gov):
+    """The limit is not readable on-chain, so check its effect."""
+    risk_config.set_rate_limit(0, (WAD // 2, 0), sender=gov)  # margin: 50%, no interval
+    margin = GROUPS["margin"].defaults
+    risk_config.set_margin_params(with_field(margin, 0, 225 * 10**15), sender=gov)  # +50%
+    risk_config.set_margin_params(with_field(margin, 0, 15 * 10**16), sender=gov)  # at once
+    assert stored(risk_config, "margin") == margin
+    pool = GROUPS["pool"].defaults
+    with ape.reverts(f"config: spread_base change {pool[0] // 2} above rate limit {pool[0] // 4}"):
+        risk_config.set_pool_params(with_field(pool, 0, pool[0] + pool[0] // 2), sender=gov)
+
+
+@pytest.mark.parametrize("group", [2, 5])
+def test_set_rate_limit__unknown_group__reverts(risk_config, gov, group):
+    with ape.reverts("config: unknown parameter group"):
+        risk_config.set_rate_limit(group, (WAD, 0), sender=gov)
+
+
+@pytest.mark.parametrize(
+    "limit, message",
+    [
+        ((WAD + 1, DAY), "params: max_rel_change outside [0, 1e18]"),
+        ((WAD, 365 * DAY + 1), "params: min_interval outside [0, 31536000]"),
+    ],
+    ids=["max-rel-change", "min-interval"],
+)
+def test_set_rate_limit__outside_bounds__reverts_and_keeps_limit(risk_config, gov, limit, message):
+    with ape.reverts(message):
+        risk_config.set_rate_limit(0, limit, sender=gov)
+    margin = GROUPS["margin"].defaults
+    allowed = margin[0] // 4
+    with ape.reverts(f"config: spot_shock change {allowed + 1} above rate limit {allowed}"):
+        risk_config.set_margin_params(with_field(margin, 0, margin[0] + allowed + 1), sender=gov)
+
+
+def test_set_rate_limit__not_governor__reverts(risk_config, stranger):
+    with ape.reverts("config: not governor"):
+        risk_config.set_rate_limit(0, (WAD, 0), sender=stranger)

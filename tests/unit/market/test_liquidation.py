@@ -1,0 +1,143 @@
+"""Dutch-auction liquidation, bad debt and the insurance fund."""
+
+import ape
+import pytest
+
+WAD = 10**18
+USDC = 10**6
+MAX = 10**30
+
+
+@pytest.fixture
+def underwater(market, seed_pool, fund, writer, keeper, find_series, push):
+    """The writer sells 30-day calls on thin margin, then spot rallies 2000 -> 2500."""
+    seed_pool(1_000_000)
+    fund(keeper, 200_000)
+    fund(writer, 2_000)
+    sid = find_series(2_200, 30, True)
+    market.trade(sid, -4 * WAD, 0, sender=writer)
+    push(2_250)
+    push(2_500)
+    return sid
+
+
+def test_liquidate__healthy_account__reverts(market, seed_pool, fund, writer, keeper, find_series):
+    seed_pool(1_000_000)
+    fund(writer, 10_000)
+    fund(keeper, 10_000)
+    market.trade(find_series(2_200, 30, True), -WAD, 0, sender=writer)
+    assert not market.is_liquidatable(writer)
+    with ape.reverts("market: account healthy"):
+        market.liquidate(writer, WAD, sender=keeper)
+    with ape.reverts("market: account healthy"):
+        market.start_auction(writer, sender=keeper)
+
+
+def test_liquidate__partial__restores_initial_margin(market, writer, keeper, underwater, ledger_gap, pool):
+    equity, mm, im = market.account_margin(writer)
+    assert equity < mm and market.is_liquidatable(writer)
+    keeper_equity0 = market.account_margin(keeper)[0]
+    tx = market.liquidate(writer, WAD, sender=keeper)
+    ev = tx.decode_logs(market.Liquidation)[0]
+    assert 0 < ev.fraction < WAD
+    assert ev.discount == 2 * 10**16  # start_discount, flagged in this block
+    eq2, mm2, im2 = market.account_margin(writer)
+    # restored to IM * (1 + buffer) up to rounding of the fraction
+    assert eq2 >= im2 * 109 // 100
+    assert not market.is_liquidatable(writer)
+    assert market.auction_start(writer) == 0
+    # the keeper gains f * d * MM at mark (exact up to the token rounding of the transfer)
+    gain = market.account_margin(keeper)[0] - keeper_equity0
+    expected = ev.fraction * ev.discount // WAD * ev.mm // WAD
+    assert abs(gain - expected) <= 2 * 10**12
+    # open interest moved from writer to keeper, conserved against the pool
+    sid = underwater
+    assert market.short_oi(sid) == 4 * WAD == -(-market.pool_position(sid))
+    sizes = {a: [p.size for p in market.positions(a)] for a in (writer, keeper)}
+    assert sum(sizes[writer]) + sum(sizes[keeper]) == -4 * WAD
+    assert ledger_gap([writer, keeper, pool]) == 0
+
+
+def test_liquidate__max_fraction_limits_take(market, writer, keeper, underwater):
+    tx = market.liquidate(writer, WAD // 10, sender=keeper)
+    assert tx.decode_logs(market.Liquidation)[0].fraction == WAD // 10
+    assert market.positions(keeper)[0].size == -4 * WAD // 10
+    assert market.auction_start(writer) > 0  # still below MM: the auction goes on
+
+
+def test_liquidate__discount_grows_with_time_and_caps(market, writer, keeper, underwater, chain, push):
+    tx = market.start_auction(writer, sender=keeper)
+    assert tx.decode_logs(market.AuctionStarted)[0].account == writer.address
+    start = market.auction_start(writer)
+    chain.pending_timestamp = start + 2 * 3_600
+    push(2_500)
+    assert market.discount(writer) == 2 * 10**16 + 2 * 2 * 10**16  # 2% + 2%/h * 2h
+    chain.pending_timestamp = start + 20 * 3_600
+    push(2_500)
+    assert market.discount(writer) == 15 * 10**16  # capped
+    # a second flag does not restart the clock
+    market.start_auction(writer, sender=keeper)
+    assert market.auction_start(writer) == start
+
+
+def test_liquidate__liquidator_without_margin__reverts(market, writer, stranger, underwater, fund):
+    fund(stranger, 1)
+    with ape.reverts("market: liquidator below initial margin"):
+        market.liquidate(writer, WAD, sender=stranger)
+
+
+def test_liquidate__self__reverts(market, writer, underwater):
+    with ape.reverts("market: self-liquidation"):
+        market.liquidate(writer, WAD, sender=writer)
+
+
+@pytest.mark.parametrize("fraction", [0, WAD + 1])
+def test_liquidate__fraction_out_of_range__reverts(market, writer, keeper, underwater, fraction):
+    with ape.reverts("market: max_fraction outside (0, 1e18]"):
+        market.liquidate(writer, fraction, sender=keeper)
+
+
+def test_liquidate__pool__reverts(market, pool, keeper):
+    with ape.reverts("market: pool cannot be liquidated"):
+        market.liquidate(pool, WAD, sender=keeper)
+
+
+def test_liquidate__no_positions__reverts(market, writer, keeper):
+    with ape.reverts("market: no positions"):
+        market.liquidate(writer, WAD, sender=keeper)
+
+
+def test_liquidate__stale_oracle__reverts(market, writer, keeper, underwater, chain):
+    chain.pending_timestamp += 3 * 3_600
+    with ape.reverts("oracle: stale price"):
+        market.liquidate(writer, WAD, sender=keeper)
+
+
+def test_liquidate__insolvent__insurance_then_pool_cover_bad_debt(
+    market, writer, keeper, underwater, push, pool, stranger, fund, ledger_gap
+):
+    fund(stranger, 100, deposit=False)
+    market.fund_insurance(100 * USDC, sender=stranger)
+    push(3_000)
+    push(3_600)
+    equity, mm, _ = market.account_margin(writer)
+    assert equity < 0
+    pool_cash = market.cash(pool)
+    insurance = market.insurance()  # the donation plus the fee share of the writer's trade
+    tx = market.liquidate(writer, WAD, sender=keeper)
+    liq = tx.decode_logs(market.Liquidation)[0]
+    assert liq.fraction == WAD
+    bad = tx.decode_logs(market.BadDebt)[0]
+    assert bad.account == writer.address
+    assert bad.from_insurance == insurance
+    assert bad.socialised == bad.amount - insurance > 0
+    assert market.cash(writer) == 0 and len(market.positions(writer)) == 0
+    assert market.insurance() == 0
+    assert market.cash(pool) == pool_cash - bad.socialised
+    assert ledger_gap([writer, keeper, pool, stranger]) == 0
+
+
+def test_liquidate__paused__still_works(market, gov, writer, keeper, underwater):
+    market.set_paused(True, sender=gov)
+    market.liquidate(writer, WAD, sender=keeper)
+    assert not market.is_liquidatable(writer)
