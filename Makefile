@@ -6,6 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.optsim-installed
 ANVIL  := node_modules/.bin/anvil
 
+# the venv's tools (ape, vyper) and tools/anvil (anvil from node_modules) come first
+export PATH := $(CURDIR)/tools:$(CURDIR)/$(BIN):$(PATH)
+
 .PHONY: setup run test bench compile clean
 
 setup: $(STAMP) $(ANVIL)
@@ -21,19 +24,21 @@ $(ANVIL): package.json package-lock.json
 	touch $(ANVIL)
 
 compile: setup
-	$(BIN)/ape compile
+	ape compile
 
 ## The main job: a default simulation on a local anvil chain that optsim starts and stops.
 run: setup
-	$(BIN)/optsim run
+	optsim run
 
-## The tests (CI runs exactly this).
+## The tests (CI runs exactly this): contract unit tests and the pure-Python risk tests
+## on ape's embedded chain, then the stateful property test on anvil (started by ape-foundry).
 test: setup
-	$(BIN)/ape compile
-	$(BIN)/ape test tests
+	ape compile
+	ape test tests --ignore=tests/stateful
+	ape test tests/stateful --network ethereum:local:foundry
 
 bench: setup
-	$(BIN)/python -m benchmarks
+	python -m benchmarks
 
 clean:
 	rm -rf .build $(VENV) node_modules

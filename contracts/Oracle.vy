@@ -21,6 +21,7 @@ from interfaces import IAggregatorV3
 import modules.param_guard as param_guard
 
 initializes: param_guard
+exports: (param_guard.rate_limit, param_guard.last_update)
 
 # --- types ---
 
@@ -277,6 +278,7 @@ def pull_from_feed() -> uint256:
     assert answer > 0, "oracle: feed answer not positive"
     assert updated + self.params.staleness_limit >= block.timestamp, "oracle: feed stale"
     assert updated > self.updated_at, "oracle: feed round not newer"
+    assert updated <= block.timestamp, "oracle: feed round in the future"
     dec: uint8 = staticcall IAggregatorV3(self.feed).decimals()
     assert dec <= 36, "oracle: feed decimals outside [0, 36]"
     price: uint256 = 0

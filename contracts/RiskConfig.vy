@@ -18,6 +18,7 @@ import MarginEngine
 import modules.param_guard as param_guard
 
 initializes: param_guard
+exports: (param_guard.rate_limit, param_guard.last_update)
 
 # --- types ---
 

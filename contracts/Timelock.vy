@@ -6,7 +6,8 @@
         within the grace period. Targets (market, oracle) check bounds and rate limits
         when the change executes, against the values in force at that moment.
 @dev Assumptions and hazards:
-     - Only whitelisted targets can be called, with calldata up to MAX_DATA bytes.
+     - Only whitelisted targets can be called, with calldata up to MAX_DATA bytes; a
+       target removed from the list blocks its queued proposals too.
      - The target's revert reason is returned when an execution fails, so a change
        that has become invalid (e.g. rate limited) fails with the target's message
        and stays queued until it expires.
@@ -171,6 +172,7 @@ def execute(pid: uint256):
     """
     p: Proposal = self.proposals[pid]
     assert p.state == QUEUED, "timelock: proposal not queued"
+    assert self.targets[p.target], "timelock: target not allowed"
     assert block.timestamp >= p.eta, "timelock: delay not passed"
     assert block.timestamp <= p.eta + GRACE_PERIOD, "timelock: proposal expired"
     self.proposals[pid].state = EXECUTED

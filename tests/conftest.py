@@ -10,6 +10,10 @@ from __future__ import annotations
 import pytest
 
 from sims.deployment import DeployConfig, deploy_protocol
+from sims.quiet import silence_revert_traces
+
+# reverts are asserted by message; their call traces would only slow anvil runs down
+silence_revert_traces()
 
 WAD = 10**18
 USDC = 10**6

@@ -60,6 +60,10 @@ RATE_LIMITED = [
 ]
 
 
+def fields(log, *names) -> tuple:
+    return tuple(log.event_arguments[n] for n in names)
+
+
 def with_field(values, index: int, value: int) -> tuple:
     new = list(values)
     new[index] = value
@@ -173,7 +177,8 @@ def test_set_params__change_above_rate_limit__reverts_and_keeps_struct(
     defaults = GROUPS[group].defaults
     allowed = defaults[index] * MAX_REL // WAD
     with ape.reverts(f"config: {f.name} change {allowed + 1} above rate limit {allowed}"):
-        setter(risk_config, group)(with_field(defaults, index, defaults[index] + allowed + 1), sender=gov)
+        new = with_field(defaults, index, defaults[index] + allowed + 1)
+        setter(risk_config, group)(new, sender=gov)
     assert stored(risk_config, group) == defaults
 
 
@@ -204,6 +209,10 @@ def test_set_margin_params__same_field_too_soon__reverts(risk_config, chain, gov
     chain.pending_timestamp = t + DAY
     risk_config.set_margin_params(second, sender=gov)
     assert stored(risk_config, "margin") == second
+    assert risk_config.last_update(0, 0) == t + DAY  # exported from param_guard
+    assert risk_config.last_update(0, 2) == 0
+    limit = risk_config.rate_limit(0)
+    assert (limit.max_rel_change, limit.min_interval) == (25 * 10**16, DAY)
 
 
 def test_set_params__other_field_or_group__not_throttled(risk_config, gov):
@@ -290,10 +299,9 @@ def test_set_rate_limit__stores_and_emits(risk_config, gov, group):
     gid = GROUPS[group].group_id
     tx = risk_config.set_rate_limit(gid, (WAD, 365 * DAY), sender=gov)
     ev = tx.decode_logs(risk_config.RateLimitSet)
-    assert [
-        (e.group, e.old_max_rel_change, e.new_max_rel_change, e.old_min_interval, e.new_min_interval)
-        for e in ev
-    ] == [(gid, MAX_REL, WAD, DAY, 365 * DAY)]
+    names = ("group", "old_max_rel_change", "new_max_rel_change")
+    names += ("old_min_interval", "new_min_interval")
+    assert [fields(e, *names) for e in ev] == [(gid, MAX_REL, WAD, DAY, 365 * DAY)]
 
 
 def test_set_rate_limit__applies_to_its_group_only(risk_config, gov):

@@ -23,6 +23,7 @@ VOL_MAX = 5 * WAD
 SPOT_MAX = 10**12 * WAD
 MAX_PENDING = 64
 PARAMS = OracleParams().to_chain()  # (heartbeat, staleness_limit, max_spot_dev, max_vol_dev)
+RATE = RateLimit().to_chain()  # (max_rel_change 25%, min_interval 1 day)
 STALENESS = OracleParams().staleness_limit
 
 
@@ -59,14 +60,14 @@ def expiry(protocol, chain):
 
 @pytest.fixture(scope="module")
 def blank_oracle(protocol, project, gov, keeper):
-    oracle = gov.deploy(project.Oracle, PARAMS, RateLimit().to_chain())
+    oracle = gov.deploy(project.Oracle, PARAMS, RATE)
     oracle.set_updater(keeper, True, sender=gov)
     return oracle
 
 
 @pytest.fixture(scope="module")
 def oracle(protocol, project, gov, keeper, expiry):
-    oracle = gov.deploy(project.Oracle, PARAMS, RateLimit().to_chain())
+    oracle = gov.deploy(project.Oracle, PARAMS, RATE)
     oracle.set_updater(keeper, True, sender=gov)
     oracle.push(SPOT, [expiry], [VOL], sender=keeper)
     return oracle
@@ -102,8 +103,8 @@ def test_deploy__sets_roles_params_and_no_price(blank_oracle, gov):
 @pytest.mark.parametrize(
     "params, rate_limit, message",
     [
-        ((59, 7_200, 25 * 10**16, WAD), (25 * 10**16, DAY), "oracle: heartbeat outside [60, 86400]"),
-        ((3_600, 3_599, 25 * 10**16, WAD), (25 * 10**16, DAY), "oracle: staleness_limit below heartbeat"),
+        (with_field(PARAMS, 0, 59), RATE, "oracle: heartbeat outside [60, 86400]"),
+        ((3_600, 3_599, *PARAMS[2:]), RATE, "oracle: staleness_limit below heartbeat"),
         (PARAMS, (WAD + 1, DAY), "params: max_rel_change outside [0, 1e18]"),
         (PARAMS, (WAD, 365 * DAY + 1), "params: min_interval outside [0, 31536000]"),
     ],
@@ -456,7 +457,7 @@ def test_pull_from_feed__round_not_newer__reverts(oracle, make_feed, gov):
     feed = make_feed(8)
     oracle.set_feed(feed, sender=gov)
     feed.set_answer(2_010 * 10**8, oracle.updated_at(), sender=gov)
-    with ape.reverts("oracle: update not newer"):
+    with ape.reverts("oracle: feed round not newer"):
         oracle.pull_from_feed(sender=gov)
     assert oracle.round_id() == 1
 
@@ -485,26 +486,19 @@ def test_pull_from_feed__settlement_follows_round_time(oracle, make_feed, chain,
     assert oracle.settlement_price(e) == 2_020 * WAD
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Oracle.pull_from_feed (contracts/Oracle.vy:291-304) accepts a round whose "
-    "updatedAt is after block.timestamp; _apply_spot then fixes settlement prices of "
-    "expiries that have not happened yet and blocks every updater push until then",
-)
 def test_pull_from_feed__round_dated_in_future__cannot_fix_settlement_early(
-    oracle, make_feed, chain, gov
+    oracle, make_feed, chain, gov, keeper
 ):
     feed = make_feed(8)
     oracle.set_feed(feed, sender=gov)
     e = chain.pending_timestamp + DAY
     oracle.register_expiry(e, sender=gov)
     feed.set_answer(2_010 * 10**8, e, sender=gov)  # dated a day ahead
-    try:
+    with ape.reverts("oracle: feed round in the future"):
         oracle.pull_from_feed(sender=gov)
-    except ContractLogicError:
-        pass  # rejecting such a round is the expected behaviour
     assert chain.blocks.head.timestamp < e
     assert oracle.settlement_price(e) == 0
+    oracle.push(2_020 * WAD, [], [], sender=keeper)  # updaters keep working
 
 
 # --- Chainlink-style reads ---
@@ -650,10 +644,9 @@ def test_set_oracle_params__staleness_below_heartbeat__reverts(oracle, gov):
 def test_set_rate_limit__stores_and_emits(oracle, gov):
     tx = oracle.set_rate_limit(2, (WAD, 0), sender=gov)
     ev = tx.decode_logs(oracle.RateLimitSet)
-    assert [
-        (e.group, e.old_max_rel_change, e.new_max_rel_change, e.old_min_interval, e.new_min_interval)
-        for e in ev
-    ] == [(2, 25 * 10**16, WAD, DAY, 0)]
+    names = ("group", "old_max_rel_change", "new_max_rel_change")
+    names += ("old_min_interval", "new_min_interval")
+    assert [fields(e, *names) for e in ev] == [(2, 25 * 10**16, WAD, DAY, 0)]
     # the limit is not readable on-chain: check its effect (100% steps, no interval)
     oracle.set_oracle_params(with_field(PARAMS, 0, 7_200), sender=gov)
     oracle.set_oracle_params(with_field(PARAMS, 0, 3_600), sender=gov)
@@ -684,3 +677,9 @@ def test_set_rate_limit__outside_bounds__reverts(oracle, gov, limit, message):
 def test_set_rate_limit__not_governor__reverts(oracle, stranger):
     with ape.reverts("oracle: not governor"):
         oracle.set_rate_limit(2, (WAD, 0), sender=stranger)
+
+
+def test_rate_limit__exported_getters(oracle, keeper):
+    limit = oracle.rate_limit(2)
+    assert (limit.max_rel_change, limit.min_interval) == (25 * 10**16, 86_400)
+    assert oracle.last_update(2, 0) == 0

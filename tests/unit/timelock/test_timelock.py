@@ -1,0 +1,389 @@
+"""Timelock: propose, veto, execute (delay, grace, reverts bubbled), delay and roles.
+
+Runs on the deployed protocol: the timelock governs `config` and `oracle`; gov is its
+admin, proposer and guardian; the delay is 6 hours. Calldata is built with ape's
+`method.encode_input(...)`. A proposal's id is read from its Proposed event.
+"""
+
+import ape
+import pytest
+
+from risk.params import MarginParams, OracleParams
+
+WAD = 10**18
+DAY = 86_400
+ZERO = "0x0000000000000000000000000000000000000000"
+DELAY = 21_600
+GRACE = 14 * DAY
+QUEUED, EXECUTED, VETOED = 1, 2, 3
+MARGIN = MarginParams().to_chain()
+SPOT_SHOCK_BOUNDS = "config: spot_shock outside [10000000000000000, 900000000000000000]"
+
+
+def with_field(values, index: int, value: int) -> tuple:
+    new = list(values)
+    new[index] = value
+    return tuple(new)
+
+
+def fields(log, *names) -> tuple:
+    return tuple(log.event_arguments[n] for n in names)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _setup_first(gov, keeper, stranger, timelock, config, oracle, market):
+    """ape's isolation wants session fixtures built before the first test."""
+
+
+@pytest.fixture(scope="module")
+def propose(timelock, gov):
+    """propose(target, data, sender=gov) -> (proposal id, receipt)."""
+
+    def _propose(target, data, sender=None):
+        tx = timelock.propose(target, data, sender=sender or gov)
+        return tx.decode_logs(timelock.Proposed)[0].id, tx
+
+    return _propose
+
+
+@pytest.fixture(scope="module")
+def margin_call(config):
+    """Calldata of config.set_margin_params with spot_shock 0.15 -> 0.165 (within limits)."""
+    return config.set_margin_params.encode_input(with_field(MARGIN, 0, 165 * 10**15))
+
+
+# --- deployment ---
+
+
+def test_deploy__sets_roles_delay_and_targets(timelock, config, oracle, market, gov):
+    assert (timelock.admin(), timelock.proposer(), timelock.guardian()) == (gov.address,) * 3
+    assert timelock.delay() == DELAY
+    assert timelock.targets(config) and timelock.targets(oracle) and timelock.targets(timelock)
+    assert not timelock.targets(market)
+    assert timelock.proposal_count() == 0
+
+
+@pytest.mark.parametrize("delay", [59, 30 * DAY + 1], ids=["below", "above"])
+def test_deploy__delay_outside_bounds__reverts(project, gov, delay):
+    with ape.reverts("timelock: delay outside [60, 2592000]"):
+        gov.deploy(project.Timelock, delay, gov, gov)
+
+
+@pytest.mark.parametrize("zero", ["proposer", "guardian"])
+def test_deploy__zero_role__reverts(project, gov, zero):
+    proposer, guardian = (ZERO, gov) if zero == "proposer" else (gov, ZERO)
+    with ape.reverts("timelock: zero address"):
+        gov.deploy(project.Timelock, DELAY, proposer, guardian)
+
+
+# --- propose ---
+
+
+def test_propose__queues_and_emits(timelock, config, propose, margin_call):
+    pid, tx = propose(config, margin_call)
+    eta = tx.timestamp + DELAY
+    assert pid == 0
+    assert timelock.proposal_count() == 1
+    p = timelock.proposals(pid)
+    assert (p.target, bytes(p.data), p.eta, p.state) == (config.address, margin_call, eta, QUEUED)
+    ev = tx.decode_logs(timelock.Proposed)
+    assert [fields(e, "id", "target", "data", "eta") for e in ev] == [
+        (0, config.address, margin_call, eta)
+    ]
+
+
+def test_propose__ids_increase(timelock, config, propose, margin_call):
+    assert [propose(config, margin_call)[0] for _ in range(2)] == [0, 1]
+    assert timelock.proposal_count() == 2
+
+
+def test_propose__not_proposer__reverts(timelock, config, stranger, margin_call):
+    with ape.reverts("timelock: not proposer"):
+        timelock.propose(config, margin_call, sender=stranger)
+    assert timelock.proposal_count() == 0
+
+
+def test_propose__target_not_allowed__reverts(timelock, market, gov):
+    data = market.set_paused.encode_input(True)
+    with ape.reverts("timelock: target not allowed"):
+        timelock.propose(market, data, sender=gov)
+    assert timelock.proposal_count() == 0
+
+
+def test_propose__calldata_shorter_than_selector__reverts(timelock, config, gov, propose):
+    with ape.reverts("timelock: calldata shorter than a selector"):
+        timelock.propose(config, b"\x1a\x26\x5b", sender=gov)
+    assert timelock.proposal_count() == 0
+    assert propose(config, b"\x1a\x26\x5b\x0f")[0] == 0  # a bare selector is enough
+
+
+# --- veto ---
+
+
+def test_veto__queued__marks_vetoed_and_emits(timelock, config, gov, propose, margin_call):
+    pid, _ = propose(config, margin_call)
+    tx = timelock.veto(pid, sender=gov)
+    assert timelock.proposals(pid).state == VETOED
+    assert [fields(e, "id", "guardian") for e in tx.decode_logs(timelock.Vetoed)] == [
+        (pid, gov.address)
+    ]
+
+
+def test_veto__not_guardian__reverts(timelock, config, gov, keeper, stranger, propose, margin_call):
+    pid, _ = propose(config, margin_call)
+    timelock.set_role("guardian", keeper, sender=gov)
+    for who in (stranger, gov):  # gov is still admin and proposer, no longer guardian
+        with ape.reverts("timelock: not guardian"):
+            timelock.veto(pid, sender=who)
+    assert timelock.proposals(pid).state == QUEUED
+
+
+@pytest.mark.parametrize("state", ["unknown", "executed", "vetoed"])
+def test_veto__not_queued__reverts(timelock, config, chain, gov, propose, margin_call, state):
+    pid = 7
+    if state != "unknown":
+        pid, tx = propose(config, margin_call)
+        if state == "executed":
+            chain.pending_timestamp = tx.timestamp + DELAY
+            timelock.execute(pid, sender=gov)
+        else:
+            timelock.veto(pid, sender=gov)
+    with ape.reverts("timelock: proposal not queued"):
+        timelock.veto(pid, sender=gov)
+
+
+# --- execute ---
+
+
+def test_execute__at_eta__calls_target_by_anyone(
+    timelock, config, chain, stranger, propose, margin_call
+):
+    pid, tx = propose(config, margin_call)
+    chain.pending_timestamp = tx.timestamp + DELAY
+    receipt = timelock.execute(pid, sender=stranger)
+    assert config.margin_params().spot_shock == 165 * 10**15
+    assert timelock.proposals(pid).state == EXECUTED
+    assert [fields(e, "id", "target") for e in receipt.decode_logs(timelock.Executed)] == [
+        (pid, config.address)
+    ]
+
+
+def test_execute__target_removed_after_queueing__reverts(
+    timelock, config, chain, gov, stranger, propose, margin_call
+):
+    pid, tx = propose(config, margin_call)
+    timelock.set_target(config, False, sender=gov)
+    chain.pending_timestamp = tx.timestamp + DELAY
+    with ape.reverts("timelock: target not allowed"):
+        timelock.execute(pid, sender=stranger)
+    assert timelock.proposals(pid).state == QUEUED
+    assert tuple(config.margin_params()) == MARGIN
+
+
+def test_execute__before_delay__reverts(timelock, config, chain, stranger, propose, margin_call):
+    pid, tx = propose(config, margin_call)
+    chain.pending_timestamp = tx.timestamp + DELAY - 1
+    with ape.reverts("timelock: delay not passed"):
+        timelock.execute(pid, sender=stranger)
+    assert timelock.proposals(pid).state == QUEUED
+    assert tuple(config.margin_params()) == MARGIN
+
+
+def test_execute__at_end_of_grace__accepted(
+    timelock, config, chain, stranger, propose, margin_call
+):
+    pid, tx = propose(config, margin_call)
+    chain.pending_timestamp = tx.timestamp + DELAY + GRACE
+    timelock.execute(pid, sender=stranger)
+    assert timelock.proposals(pid).state == EXECUTED
+
+
+def test_execute__after_grace__reverts(timelock, config, chain, stranger, propose, margin_call):
+    pid, tx = propose(config, margin_call)
+    chain.pending_timestamp = tx.timestamp + DELAY + GRACE + 1
+    with ape.reverts("timelock: proposal expired"):
+        timelock.execute(pid, sender=stranger)
+    assert timelock.proposals(pid).state == QUEUED
+    assert tuple(config.margin_params()) == MARGIN
+
+
+@pytest.mark.parametrize("state", ["unknown", "executed", "vetoed"])
+def test_execute__not_queued__reverts(timelock, config, chain, gov, propose, margin_call, state):
+    pid, tx = propose(config, margin_call)
+    if state == "unknown":
+        pid += 1
+    elif state == "vetoed":
+        timelock.veto(pid, sender=gov)
+    chain.pending_timestamp = tx.timestamp + DELAY
+    if state == "executed":
+        timelock.execute(pid, sender=gov)
+    with ape.reverts("timelock: proposal not queued"):
+        timelock.execute(pid, sender=gov)
+    assert config.margin_params().spot_shock == (165 * 10**15 if state == "executed" else MARGIN[0])
+
+
+def test_execute__target_reverts__bubbles_reason_and_stays_queued(
+    timelock, config, chain, gov, propose
+):
+    pid, tx = propose(config, config.set_margin_params.encode_input(with_field(MARGIN, 0, 0)))
+    chain.pending_timestamp = tx.timestamp + DELAY
+    with ape.reverts(SPOT_SHOCK_BOUNDS):
+        timelock.execute(pid, sender=gov)
+    assert timelock.proposals(pid).state == QUEUED
+    assert tuple(config.margin_params()) == MARGIN
+
+
+def test_execute__rate_limit_checked_at_execution(timelock, config, chain, gov, propose):
+    """Two queued changes of one field: the second fails until the interval has passed."""
+    first = config.set_margin_params.encode_input(with_field(MARGIN, 0, 16 * 10**16))
+    second = config.set_margin_params.encode_input(with_field(MARGIN, 0, 17 * 10**16))
+    pid1, tx = propose(config, first)
+    pid2, _ = propose(config, second)
+    t = tx.timestamp + DELAY + 10
+    chain.pending_timestamp = t
+    timelock.execute(pid1, sender=gov)
+    chain.pending_timestamp = t + 100
+    with ape.reverts(f"config: spot_shock changed too recently, wait {DAY - 100} s"):
+        timelock.execute(pid2, sender=gov)
+    chain.pending_timestamp = t + DAY
+    timelock.execute(pid2, sender=gov)
+    assert config.margin_params().spot_shock == 17 * 10**16
+
+
+# --- set_delay (only through the timelock itself) ---
+
+
+def test_set_delay__direct_call__reverts(timelock, gov):
+    with ape.reverts("timelock: not self"):
+        timelock.set_delay(3_600, sender=gov)
+    assert timelock.delay() == DELAY
+
+
+def test_set_delay__through_timelock__changes_delay_and_emits(
+    timelock, config, chain, gov, propose, margin_call
+):
+    old_pid, _ = propose(config, margin_call)
+    old_eta = timelock.proposals(old_pid).eta
+    pid, tx = propose(timelock, timelock.set_delay.encode_input(3_600))
+    chain.pending_timestamp = tx.timestamp + DELAY
+    receipt = timelock.execute(pid, sender=gov)
+    assert timelock.delay() == 3_600
+    assert [fields(e, "old", "new") for e in receipt.decode_logs(timelock.DelaySet)] == [
+        (DELAY, 3_600)
+    ]
+    new_pid, tx = propose(config, margin_call)
+    assert timelock.proposals(new_pid).eta == tx.timestamp + 3_600
+    assert timelock.proposals(old_pid).eta == old_eta  # queued proposals keep their eta
+
+
+@pytest.mark.parametrize("delay", [59, 30 * DAY + 1], ids=["below", "above"])
+def test_set_delay__outside_bounds__bubbles_reason(timelock, chain, gov, propose, delay):
+    pid, tx = propose(timelock, timelock.set_delay.encode_input(delay))
+    chain.pending_timestamp = tx.timestamp + DELAY
+    with ape.reverts("timelock: delay outside [60, 2592000]"):
+        timelock.execute(pid, sender=gov)
+    assert timelock.delay() == DELAY
+
+
+# --- set_target / set_role ---
+
+
+def test_set_target__admin__allows_and_forbids(timelock, market, config, gov, propose, margin_call):
+    tx = timelock.set_target(market, True, sender=gov)
+    assert timelock.targets(market)
+    assert [fields(e, "target", "allowed") for e in tx.decode_logs(timelock.TargetSet)] == [
+        (market.address, True)
+    ]
+    propose(market, market.set_paused.encode_input(True))
+    timelock.set_target(config, False, sender=gov)
+    assert not timelock.targets(config)
+    with ape.reverts("timelock: target not allowed"):
+        timelock.propose(config, margin_call, sender=gov)
+
+
+def test_set_target__not_admin__reverts(timelock, market, stranger):
+    with ape.reverts("timelock: not admin"):
+        timelock.set_target(market, True, sender=stranger)
+    assert not timelock.targets(market)
+
+
+def test_set_target__zero_address__reverts(timelock, gov):
+    with ape.reverts("timelock: zero address"):
+        timelock.set_target(ZERO, True, sender=gov)
+
+
+def test_set_role__proposer__moves_the_right_to_propose(
+    timelock, config, gov, keeper, propose, margin_call
+):
+    tx = timelock.set_role("proposer", keeper, sender=gov)
+    assert timelock.proposer() == keeper.address
+    assert [fields(e, "role", "account") for e in tx.decode_logs(timelock.RoleSet)] == [
+        ("proposer", keeper.address)
+    ]
+    with ape.reverts("timelock: not proposer"):
+        timelock.propose(config, margin_call, sender=gov)
+    assert propose(config, margin_call, sender=keeper)[0] == 0
+
+
+@pytest.mark.parametrize("role", ["guardian", "admin"])
+def test_set_role__admin__sets_and_emits(timelock, gov, keeper, role):
+    tx = timelock.set_role(role, keeper, sender=gov)
+    assert getattr(timelock, role)() == keeper.address
+    assert [fields(e, "role", "account") for e in tx.decode_logs(timelock.RoleSet)] == [
+        (role, keeper.address)
+    ]
+
+
+def test_set_role__new_admin__replaces_old(timelock, market, gov, keeper):
+    timelock.set_role("admin", keeper, sender=gov)
+    with ape.reverts("timelock: not admin"):
+        timelock.set_target(market, True, sender=gov)
+    timelock.set_target(market, True, sender=keeper)
+    assert timelock.targets(market)
+
+
+def test_set_role__unknown_role__reverts(timelock, gov, keeper):
+    with ape.reverts("timelock: unknown role"):
+        timelock.set_role("executor", keeper, sender=gov)
+
+
+def test_set_role__not_admin__reverts(timelock, stranger):
+    with ape.reverts("timelock: not admin"):
+        timelock.set_role("proposer", stranger, sender=stranger)
+    assert timelock.proposer() != stranger.address
+
+
+def test_set_role__zero_address__reverts(timelock, gov):
+    with ape.reverts("timelock: zero address"):
+        timelock.set_role("guardian", ZERO, sender=gov)
+    assert timelock.guardian() == gov.address
+
+
+# --- end to end on the deployed protocol ---
+
+
+def test_governance__margin_params_change_end_to_end(
+    timelock, config, market, chain, gov, keeper, propose
+):
+    new = MarginParams(
+        spot_shock=0.18, vol_shock_up=0.6, short_min=0.0125, im_factor=1.4
+    ).to_chain()  # each change within 25%
+    pid, tx = propose(config, config.set_margin_params.encode_input(new))
+    assert tuple(config.margin_params()) == MARGIN  # nothing changes while queued
+    chain.pending_timestamp = tx.timestamp + timelock.delay()
+    receipt = timelock.execute(pid, sender=keeper)
+    assert tuple(config.margin_params()) == new
+    ev = receipt.decode_logs(config.MarginParamsSet)
+    assert [(tuple(e.old), tuple(e.new)) for e in ev] == [(MARGIN, new)]
+    assert [e.id for e in receipt.decode_logs(timelock.Executed)] == [pid]
+
+
+def test_governance__oracle_params_change_end_to_end(timelock, oracle, chain, gov, keeper, propose):
+    old = OracleParams().to_chain()
+    new = OracleParams(heartbeat=2_700, max_spot_deviation=0.2).to_chain()  # within 25%
+    pid, tx = propose(oracle, oracle.set_oracle_params.encode_input(new))
+    chain.pending_timestamp = tx.timestamp + timelock.delay()
+    receipt = timelock.execute(pid, sender=keeper)
+    assert tuple(oracle.params()) == new
+    ev = receipt.decode_logs(oracle.OracleParamsSet)
+    assert [(tuple(e.old), tuple(e.new)) for e in ev] == [(old, new)]
