@@ -31,11 +31,12 @@ run: setup
 	optsim run
 
 ## The tests (CI runs exactly this): contract unit tests and the pure-Python risk tests
-## on ape's embedded chain, then the stateful property test on anvil (started by ape-foundry).
+## on ape's embedded chain, then the stateful property test and the end-to-end runs on anvil.
 test: setup
+	ruff check risk sims agents scripts benchmarks tests
 	ape compile
-	ape test tests --ignore=tests/stateful
-	ape test tests/stateful --network ethereum:local:foundry
+	ape test tests --ignore=tests/stateful --ignore=tests/e2e
+	ape test tests/stateful tests/e2e --network ethereum:local:foundry
 
 bench: setup
 	python -m benchmarks

@@ -44,25 +44,31 @@ class Trader(mesa.Agent):
 
 
 class OptionWriter(Trader):
-    """Sells out-of-the-money options for premium, sized to a share of its capital.
+    """Sells out-of-the-money options for premium while its margin usage is below a target.
 
-    The accounts that end up liquidated when the market runs against them.
+    The accounts that end up liquidated when the market runs against them: the higher
+    `max_usage` (IM / equity), the thinner the cushion when spot jumps.
     """
 
-    def __init__(self, model, account, capital_usdc: float, activity: float, leverage: float):
+    def __init__(self, model, account, capital_usdc: float, activity: float, max_usage: float):
         super().__init__(model, account, capital_usdc, activity)
-        self.leverage = leverage  # contracts of notional per unit of capital, in spot terms
+        self.max_usage = max_usage
 
     def step(self) -> None:
-        if self.model.random.random() < self.activity:
+        if self.model.random.random() < self.activity and self.has_room():
             self.sell()
+
+    def has_room(self) -> bool:
+        equity, _mm, im = self.model.chain_api.margin(self.account)
+        return equity > 0 and im < self.max_usage * equity
 
     def sell(self) -> None:
         series = self.model.otm_series()
         if not series:
             return
         sid = self.model.random.choice(series)
-        contracts = self.leverage * self.capital_usdc / self.model.spot / 4
+        # a sale adds roughly spot_shock * spot of IM per contract: aim at a quarter of the room
+        contracts = self.capital_usdc / (0.15 * self.model.spot) / 4
         size = max(int(contracts * self.model.random.uniform(0.5, 1.0) * 100), 1) * WAD // 100
         self._trade(sid, -size)
 

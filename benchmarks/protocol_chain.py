@@ -55,8 +55,13 @@ def measure(network: str) -> dict:
                         return s
             raise LookupError((strike, days, call))
 
-        book = [sid(2_000, 7, True), sid(2_200, 7, True), sid(2_400, 30, True),
-                sid(1_800, 30, False), sid(1_600, 7, False)]
+        book = [
+            sid(2_000, 7, True),
+            sid(2_200, 7, True),
+            sid(2_400, 30, True),
+            sid(1_800, 30, False),
+            sid(1_600, 7, False),
+        ]
         gas_trade = []
         for s in book:
             gas_trade.append(market.trade(s, -WAD, 0, sender=writer).gas_used)
@@ -118,12 +123,27 @@ def _batched_transfers(uri: str, token, sender, n: int = 500) -> float:
     t0 = time.perf_counter()
     raws = []
     for i in range(n):
-        tx = {"to": str(token.address), "data": _with_transfer_selector(data), "gas": 60_000,
-              "maxFeePerGas": 10**9, "maxPriorityFeePerGas": 0, "nonce": nonce + i,
-              "chainId": chain_id, "value": 0, "type": 2}
+        tx = {
+            "to": str(token.address),
+            "data": _with_transfer_selector(data),
+            "gas": 60_000,
+            "maxFeePerGas": 10**9,
+            "maxPriorityFeePerGas": 0,
+            "nonce": nonce + i,
+            "chainId": chain_id,
+            "value": 0,
+            "type": 2,
+        }
         raws.append(Account.sign_transaction(tx, key).raw_transaction.hex())
-    body = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
-             "params": ["0x" + r if not r.startswith("0x") else r]} for i, r in enumerate(raws)]
+    body = [
+        {
+            "jsonrpc": "2.0",
+            "id": i,
+            "method": "eth_sendRawTransaction",
+            "params": ["0x" + r if not r.startswith("0x") else r],
+        }
+        for i, r in enumerate(raws)
+    ]
     resp = requests.post(uri, data=json.dumps(body), headers={"Content-Type": "application/json"})
     errors = [r for r in resp.json() if "error" in r]
     if errors:
@@ -151,8 +171,10 @@ def main() -> int:
     for key in ("ape_transfer_tps", "ape_trade_5pos_tps"):
         print(f"| {key} | {emb[key]:.1f} | {anv[key]:.1f} | {anv[key] / emb[key]:.1f}x |")
     b = anv["rpc_batch_transfer_tps"]
-    print(f"| rpc_batch_transfer_tps (web3, one batch) | - | {b:.0f} | "
-          f"{b / anv['ape_transfer_tps']:.0f}x ape on anvil |")
+    print(
+        f"| rpc_batch_transfer_tps (web3, one batch) | - | {b:.0f} | "
+        f"{b / anv['ape_transfer_tps']:.0f}x ape on anvil |"
+    )
     print()
     print("gas per trade as the book grows:", emb["gas_trade_each"])
     return 0

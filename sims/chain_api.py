@@ -40,13 +40,28 @@ class StepTally:
 class ChainApi:
     """Actions and batched reads on one deployed protocol."""
 
-    def __init__(self, deployment: Deployment, chain: Any, rpc_uri: str | None):
+    def __init__(self, deployment: Deployment, chain: Any, rpc_uri: str | None, start_ts: int):
         self.d = deployment
         self.chain = chain
         self.reader = BatchReader(rpc_uri) if rpc_uri else None
         self.tally = StepTally()
         self.total = StepTally()
         self.live_expiries: list[int] = []
+        self.next_ts = start_ts
+
+    # --- time: every transaction gets a deterministic timestamp ---
+
+    def begin_block(self, timestamp: int) -> None:
+        """Transactions from now on are stamped timestamp, timestamp + 1, ... (one per block)."""
+        if timestamp < self.next_ts:
+            raise ValueError(f"timestamp {timestamp} before the chain's next time {self.next_ts}")
+        self.next_ts = timestamp
+
+    def _stamp(self) -> None:
+        # the node would otherwise stamp blocks with wall-clock time, and prices depend on
+        # time to expiry: a fixed clock makes the same seed give the same results
+        self.chain.pending_timestamp = self.next_ts
+        self.next_ts += 1
 
     # --- bookkeeping ---
 
@@ -55,6 +70,7 @@ class ChainApi:
         return done
 
     def _send(self, fn, *args, sender) -> Any | None:
+        self._stamp()
         try:
             tx = fn(*args, sender=sender)
         except ContractLogicError as exc:
@@ -84,8 +100,9 @@ class ChainApi:
             return self.reader.call(calls)
         out = []
         for c in calls:  # embedded chain: no RPC endpoint, read one by one through ape
-            contract = {str(x.address): x for x in (self.d.market, self.d.pool, self.d.token,
-                                                   self.d.oracle)}[c.to]
+            contract = {
+                str(x.address): x for x in (self.d.market, self.d.pool, self.d.token, self.d.oracle)
+            }[c.to]
             out.append(getattr(contract, c.label)(*c.args))
         return out
 
@@ -96,24 +113,32 @@ class ChainApi:
 
     def fund(self, account: Any, usdc: float) -> None:
         amount = int(usdc * USDC)
-        self.d.token.mint(account, amount, sender=account)
-        self.d.token.approve(self.d.market, 2**256 - 1, sender=account)
+        self._send(self.d.token.mint, account, amount, sender=account)
+        self._send(self.d.token.approve, self.d.market, 2**256 - 1, sender=account)
         self._send(self.d.market.deposit, amount, sender=account)
 
     def fund_pool(self, account: Any, usdc: float) -> None:
         amount = int(usdc * USDC)
-        self.d.token.mint(account, amount, sender=account)
-        self.d.token.approve(self.d.pool, 2**256 - 1, sender=account)
+        self._send(self.d.token.mint, account, amount, sender=account)
+        self._send(self.d.token.approve, self.d.pool, 2**256 - 1, sender=account)
         self._send(self.d.pool.deposit, amount, sender=account)
 
     def trade(self, account: Any, series_id: int, size: int, limit: int) -> bool:
         return self._send(self.d.market.trade, series_id, size, limit, sender=account) is not None
 
     def push_oracle(self, account: Any, spot: float, vol: float) -> bool:
-        now = self.chain.pending_timestamp
+        now = self.next_ts
         live = [e for e in self.live_expiries if e > now]
-        return self._send(self.d.oracle.push, int(spot * WAD), live, [int(vol * WAD)] * len(live),
-                          sender=account) is not None
+        return (
+            self._send(
+                self.d.oracle.push,
+                int(spot * WAD),
+                live,
+                [int(vol * WAD)] * len(live),
+                sender=account,
+            )
+            is not None
+        )
 
     def liquidate(self, liquidator: Any, account: Any) -> bool:
         return self._send(self.d.market.liquidate, account, WAD, sender=liquidator) is not None
@@ -122,7 +147,9 @@ class ChainApi:
         return self._send(self.d.market.settle, account, series_id, sender=keeper) is not None
 
     def create_series(self, admin: Any, strike: float, expiry: int, is_call: bool) -> int:
-        self.d.market.create_series(int(round(strike)) * WAD, expiry, is_call, sender=admin)
+        self._send(
+            self.d.market.create_series, int(round(strike)) * WAD, expiry, is_call, sender=admin
+        )
         if expiry not in self.live_expiries:
             self.live_expiries.append(expiry)
         return self.d.market.series_count() - 1
@@ -130,11 +157,22 @@ class ChainApi:
     # --- reads ---
 
     def liquidatable(self, accounts: list[Any]) -> list[Any]:
-        flags = self._read([self.view(self.d.market, "is_liquidatable", a.address) for a in accounts])
+        flags = self._read(
+            [self.view(self.d.market, "is_liquidatable", a.address) for a in accounts]
+        )
         return [a for a, f in zip(accounts, flags, strict=True) if f]
+
+    def margin(self, account: Any) -> tuple[float, float, float]:
+        """(equity, MM, IM) of an account in USD."""
+        equity, mm, im = self._read([self.view(self.d.market, "account_margin", account.address)])[
+            0
+        ]
+        return equity / WAD, mm / WAD, im / WAD
 
     def settleable(self, accounts: list[Any]) -> list[tuple[Any, int]]:
         now = self.chain.blocks.head.timestamp
+        if not any(e <= now for e in self.live_expiries):
+            return []
         books = self._read([self.view(self.d.market, "positions", a.address) for a in accounts])
         out = []
         for a, book in zip(accounts, books, strict=True):

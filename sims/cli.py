@@ -15,11 +15,12 @@ import logging
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = {"anvil": "ethereum:local:foundry", "embedded": "ethereum:local:test"}
+START_TS = 1_900_000_000  # the simulated clock starts here (2030-03-17), whatever the wall clock
 
 
 def _positive_int(name: str, lo: int, hi: int):
@@ -40,8 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a simulation on a local chain and write its report")
     run.add_argument("--seed", type=_positive_int("--seed", 0, 2**32 - 1), default=7)
-    run.add_argument("--steps", type=_positive_int("--steps", 1, 100_000), default=168,
-                     help="hourly blocks (default 168 = one week)")
+    run.add_argument(
+        "--steps",
+        type=_positive_int("--steps", 1, 100_000),
+        default=168,
+        help="hourly blocks (default 168 = one week)",
+    )
     run.add_argument("--chain", choices=sorted(NETWORKS), default="anvil")
     run.add_argument("--out", type=Path, default=None, help="results folder (must not exist)")
     run.add_argument("--no-crash", action="store_true", help="calm market: no crash in the path")
@@ -68,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     except SimConfigError as exc:
         print(f"optsim run: {exc}", file=sys.stderr)
         return 2
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = args.out or ROOT / "results" / f"{scenario}-seed{args.seed}-{stamp}"
     if Path(out).exists():
         print(f"optsim run: --out {out} already exists", file=sys.stderr)
@@ -80,9 +85,8 @@ def run(args: argparse.Namespace) -> int:
     from sims.chain_api import ChainApi
     from sims.deployment import DeployConfig, deploy_protocol
     from sims.model import OptionsMarketModel
-    from sims.report import summarise, write_results
-
     from sims.quiet import silence_revert_traces
+    from sims.report import summarise, write_results
 
     logging.getLogger("ape").setLevel(logging.ERROR)
     silence_revert_traces()
@@ -93,24 +97,39 @@ def run(args: argparse.Namespace) -> int:
         deploy_cfg = DeployConfig.load(ROOT / "deployments" / "local.yaml")
         deployment = deploy_protocol(project, accts[0], deploy_cfg, create_series=False)
         uri = getattr(provider, "uri", None) if args.chain == "anvil" else None
-        api = ChainApi(deployment, ape.chain, uri)
+        api = ChainApi(deployment, ape.chain, uri, start_ts=START_TS)
         model = OptionsMarketModel(api, accts, cfg, seed=args.seed)
         t_setup = time.perf_counter() - t0
-        for _ in tqdm(range(cfg.steps), desc=f"optsim {scenario} seed {args.seed}",
-                      unit="block", disable=args.quiet):
+        for _ in tqdm(
+            range(cfg.steps),
+            desc=f"optsim {scenario} seed {args.seed}",
+            unit="block",
+            disable=args.quiet,
+        ):
             model.step()
         t_run = time.perf_counter() - t0 - t_setup
     steps = model.datacollector.get_model_vars_dataframe()
-    summary = summarise(steps, {
-        "scenario": scenario, "seed": args.seed, "steps": cfg.steps, "chain": args.chain,
-        "writers": cfg.writers, "buyers": cfg.buyers, "setup_seconds": round(t_setup, 2),
-        "run_seconds": round(t_run, 2), "steps_per_second": round(cfg.steps / t_run, 2),
-        "tx_per_second": round(float(steps["txs"].sum()) / t_run, 1),
-    })
+    summary = summarise(
+        steps,
+        {
+            "scenario": scenario,
+            "seed": args.seed,
+            "steps": cfg.steps,
+            "chain": args.chain,
+            "writers": cfg.writers,
+            "buyers": cfg.buyers,
+            "setup_seconds": round(t_setup, 2),
+            "run_seconds": round(t_run, 2),
+            "steps_per_second": round(cfg.steps / t_run, 2),
+            "tx_per_second": round(float(steps["txs"].sum()) / t_run, 1),
+        },
+    )
     report = write_results(steps, summary, Path(out))
-    print(f"LP return {summary['lp_return']:+.2%}, liquidations {summary['liquidations']}, "
-          f"bad debt {summary['bad_debt_usd']:,.0f} USD, {summary['transactions']} txs "
-          f"in {t_run:.0f} s")
+    print(
+        f"LP return {summary['lp_return']:+.2%}, liquidations {summary['liquidations']}, "
+        f"bad debt {summary['bad_debt_usd']:,.0f} USD, {summary['transactions']} txs "
+        f"in {t_run:.0f} s"
+    )
     print(f"report: {report}")
     return 0
 

@@ -71,16 +71,28 @@ class DeployConfig:
         """Validate a config mapping; errors name the field and the allowed values."""
         data = dict(data or {})
         known = {
-            "collateral", "initial_spot", "initial_vol", "feed", "updaters", "proposer",
-            "guardian", "timelock_delay", "params", "series",
+            "collateral",
+            "initial_spot",
+            "initial_vol",
+            "feed",
+            "updaters",
+            "proposer",
+            "guardian",
+            "timelock_delay",
+            "params",
+            "series",
         }
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown key(s) {unknown}; allowed: {sorted(known)}")
         params = dict(data.pop("params", None) or {})
         groups = {
-            "margin": MarginParams, "liquidation": LiquidationParams, "oracle": OracleParams,
-            "pool": PoolParams, "limits": Limits, "rate_limit": RateLimit,
+            "margin": MarginParams,
+            "liquidation": LiquidationParams,
+            "oracle": OracleParams,
+            "pool": PoolParams,
+            "limits": Limits,
+            "rate_limit": RateLimit,
         }
         bad = sorted(set(params) - set(groups))
         if bad:
@@ -128,8 +140,10 @@ class DeployConfig:
             raise ConfigError(f"initial_vol: {self.initial_vol} outside [0.01, 5]")
         if not 60 <= self.timelock_delay <= 30 * DAY:
             raise ConfigError(f"timelock_delay: {self.timelock_delay} outside [60, 2592000]")
-        n_series = len(self.series.expiries_days) * len(self.series.strikes_pct) * (
-            int(self.series.calls) + int(self.series.puts)
+        n_series = (
+            len(self.series.expiries_days)
+            * len(self.series.strikes_pct)
+            * (int(self.series.calls) + int(self.series.puts))
         )
         if n_series > 32:
             raise ConfigError(f"series: {n_series} series planned, at most 32 may be live")
@@ -225,7 +239,9 @@ def create_planned_series(deployer: Any, oracle: Any, market: Any, cfg: DeployCo
     for e in expiries:
         for k in cfg.series.strikes_pct:
             strike = int(round(cfg.initial_spot * k)) * WAD
-            for is_call in [c for c, on in ((True, cfg.series.calls), (False, cfg.series.puts)) if on]:
+            for is_call in [
+                c for c, on in ((True, cfg.series.calls), (False, cfg.series.puts)) if on
+            ]:
                 market.create_series(strike, e, is_call, **sender)
                 ids.append(market.series_count() - 1)
     if str(deployer.address) in {_resolve(u, deployer) for u in cfg.updaters}:
@@ -237,7 +253,11 @@ def record_addresses(network: str, deployment: Deployment, directory: Path = DEP
     """Write deployments/<network>.addresses.json atomically (never half-written)."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{network}.addresses.json"
-    payload = {"network": network, "contracts": deployment.addresses(), "series": deployment.series_ids}
+    payload = {
+        "network": network,
+        "contracts": deployment.addresses(),
+        "series": deployment.series_ids,
+    }
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{network}.", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         json.dump(payload, fh, indent=2)

@@ -46,7 +46,7 @@ class SimConfig:
     crash_step: int = 96  # step at which the crash starts (-1: no crash)
     crash_size: float = 0.35  # total fall of the crash
     crash_steps: int = 6  # hours it takes
-    writer_leverage: float = 1.5
+    writer_max_usage: float = 0.9  # writers sell while IM < this share of their equity
     activity: float = 0.25  # probability a trader acts in a step
 
     def validate(self) -> None:
@@ -60,12 +60,14 @@ class SimConfig:
             ("crash_size", 0 <= self.crash_size < 0.9, "[0, 0.9)"),
             ("crash_steps", 1 <= self.crash_steps <= 1_000, "[1, 1000]"),
             ("activity", 0 <= self.activity <= 1, "[0, 1]"),
-            ("writer_leverage", 0 < self.writer_leverage <= 20, "(0, 20]"),
+            ("writer_max_usage", 0 < self.writer_max_usage <= 1, "(0, 1]"),
             ("pool_capital", 1_000 <= self.pool_capital <= 1e12, "[1000, 1e12]"),
         ]
         for name, ok, allowed in checks:
             if not ok:
-                raise SimConfigError(f"{name} = {getattr(self, name)} outside allowed range {allowed}")
+                raise SimConfigError(
+                    f"{name} = {getattr(self, name)} outside allowed range {allowed}"
+                )
 
 
 class OptionsMarketModel(mesa.Model):
@@ -83,7 +85,7 @@ class OptionsMarketModel(mesa.Model):
         self.spot = cfg.spot0
         self.vol = cfg.vol
         self.path = self._price_path()
-        self.start = api.chain.pending_timestamp
+        self.start = api.next_ts
         self.series_ids: list[int] = []
         self.now = self.start
 
@@ -91,12 +93,12 @@ class OptionsMarketModel(mesa.Model):
         self.liquidator = Liquidator(self, accounts[1], capital_usdc=5_000_000)
         self.settler = Settler(self, accounts[2])
         self.writers = [
-            OptionWriter(self, a, cfg.writer_capital, cfg.activity, cfg.writer_leverage)
-            for a in accounts[3:3 + cfg.writers]
+            OptionWriter(self, a, cfg.writer_capital, cfg.activity, cfg.writer_max_usage)
+            for a in accounts[3 : 3 + cfg.writers]
         ]
         self.buyers = [
             OptionBuyer(self, a, cfg.buyer_capital, cfg.activity)
-            for a in accounts[3 + cfg.writers:needed]
+            for a in accounts[3 + cfg.writers : needed]
         ]
         self._open_market()
 
@@ -104,9 +106,17 @@ class OptionsMarketModel(mesa.Model):
             model_reporters={
                 "time": lambda m: m.now - m.start,
                 "spot": lambda m: m.spot,
-                **{k: (lambda m, k=k: m.state[k]) for k in (
-                    "pool_nav", "lp_share_price", "insurance", "fees", "pool_open_interest",
-                    "pool_vega")},
+                **{
+                    k: (lambda m, k=k: m.state[k])
+                    for k in (
+                        "pool_nav",
+                        "lp_share_price",
+                        "insurance",
+                        "fees",
+                        "pool_open_interest",
+                        "pool_vega",
+                    )
+                },
                 "accounts_below_mm": lambda m: m.below_mm,
                 "liquidations": lambda m: m.last.liquidations,
                 "liquidated_mm": lambda m: m.last.liquidated_mm_usd,
@@ -133,7 +143,7 @@ class OptionsMarketModel(mesa.Model):
         log_ret = -0.5 * c.vol**2 * dt + c.vol * math.sqrt(dt) * shocks
         if 0 <= c.crash_step < c.steps:
             end = min(c.crash_step + c.crash_steps, c.steps)
-            log_ret[c.crash_step:end] += math.log(1 - c.crash_size) / (end - c.crash_step)
+            log_ret[c.crash_step : end] += math.log(1 - c.crash_size) / (end - c.crash_step)
         return c.spot0 * np.exp(np.cumsum(log_ret))
 
     def _open_market(self) -> None:
@@ -143,7 +153,9 @@ class OptionsMarketModel(mesa.Model):
             expiry = self.start + days * DAY
             for k in (0.8, 0.9, 1.0, 1.1, 1.2):
                 for is_call in (True, False):
-                    self.series_ids.append(api.create_series(self.admin, c.spot0 * k, expiry, is_call))
+                    self.series_ids.append(
+                        api.create_series(self.admin, c.spot0 * k, expiry, is_call)
+                    )
         api.push_oracle(self.admin, self.spot, self.vol)
         api.fund_pool(self.admin, c.pool_capital)
         api.fund(self.liquidator.account, self.liquidator.capital_usdc)
@@ -159,7 +171,9 @@ class OptionsMarketModel(mesa.Model):
         out = []
         for s in self.live_tradeable_series():
             strike, _, is_call = self.series_info(s)
-            if (is_call and strike > self.spot * 1.02) or (not is_call and strike < self.spot * 0.98):
+            if (is_call and strike > self.spot * 1.02) or (
+                not is_call and strike < self.spot * 0.98
+            ):
                 out.append(s)
         return out
 
@@ -185,7 +199,7 @@ class OptionsMarketModel(mesa.Model):
     def step(self) -> None:
         api = self.chain_api
         self.now = self.start + self.steps * self.cfg.step_seconds
-        api.chain.pending_timestamp = self.now
+        api.begin_block(self.now)
         self.spot = float(self.path[self.steps - 1])
         self.updater.update()
         traders = [*self.writers, *self.buyers]

@@ -41,8 +41,11 @@ def summarise(steps: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
         "transactions": int(steps["txs"].sum()),
         "reverts": int(steps["reverts"].sum()),
         "gas_used": int(steps["gas"].sum()),
-        "worst_step": {"step": worst, "pool_nav_change_usd": float(nav_change.iloc[worst]),
-                       "spot": float(steps["spot"].iloc[worst])},
+        "worst_step": {
+            "step": worst,
+            "pool_nav_change_usd": float(nav_change.iloc[worst]),
+            "spot": float(steps["spot"].iloc[worst]),
+        },
     }
 
 
@@ -84,21 +87,25 @@ def _plots(steps: pd.DataFrame, folder: Path) -> list[Path]:
 
 
 def _html(summary: dict[str, Any], images: list[Path]) -> str:
+    def cell(v: Any) -> str:
+        return html.escape(json.dumps(v) if isinstance(v, dict) else str(v))
+
     rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v) if isinstance(v, dict) else str(v))}</td></tr>"
-        for k, v in summary.items()
+        f"<tr><th>{html.escape(str(k))}</th><td>{cell(v)}</td></tr>" for k, v in summary.items()
     )
-    imgs = "".join(
-        f'<img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
-        for p in images
-    )
+    imgs = "".join(f'<img alt="{p.stem}" src="data:image/png;base64,{_b64(p)}">' for p in images)
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>optsim run</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-        "th{text-align:left;padding-right:2em}img{max-width:100%;display:block;margin:1em 0}</style>"
+        "th{text-align:left;padding-right:2em}"
+        "img{max-width:100%;display:block;margin:1em 0}</style>"
         f"</head><body><h1>optsim run: {html.escape(str(summary.get('scenario', '')))}</h1>"
         f"<table>{rows}</table>{imgs}</body></html>"
     )
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
 
 
 def write_results(steps: pd.DataFrame, summary: dict[str, Any], out: Path) -> Path:

@@ -65,12 +65,18 @@ class BatchReader:
         if not calls:
             return []
         body = [
-            {"jsonrpc": "2.0", "id": i, "method": "eth_call",
-             "params": [{"to": c.to, "data": c.data}, block]}
+            {
+                "jsonrpc": "2.0",
+                "id": i,
+                "method": "eth_call",
+                "params": [{"to": c.to, "data": c.data}, block],
+            }
             for i, c in enumerate(calls)
         ]
         resp = self.session.post(
-            self.uri, data=json.dumps(body), headers={"Content-Type": "application/json"},
+            self.uri,
+            data=json.dumps(body),
+            headers={"Content-Type": "application/json"},
             timeout=self.timeout,
         )
         resp.raise_for_status()

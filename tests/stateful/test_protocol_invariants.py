@@ -43,7 +43,9 @@ STEPS = int(os.environ.get("OPTSIM_STATEFUL_STEPS", "12"))
 pytestmark = pytest.mark.slow
 
 
-def test_protocol_invariants(chain, market, pool, oracle, token, gov, lp, keeper, accounts, fund, seed_pool):
+def test_protocol_invariants(
+    chain, market, pool, oracle, token, gov, lp, keeper, accounts, fund, seed_pool
+):
     traders = [accounts[2], accounts[3], accounts[5]]
     seed_pool(300_000)
     fund(keeper, 5_000_000)
@@ -136,7 +138,11 @@ def test_protocol_invariants(chain, market, pool, oracle, token, gov, lp, keeper
             if amount > 0:
                 self._try(market.withdraw, amount, sender=traders[t])
 
-        @rule(t=st.sampled_from(range(3)), k=st.integers(0, 3), tenths=st.integers(-50, 50).filter(bool))
+        @rule(
+            t=st.sampled_from(range(3)),
+            k=st.integers(0, 3),
+            tenths=st.integers(-50, 50).filter(bool),
+        )
         def trade(self, t, k, tenths):
             size = tenths * WAD // 10
             limit = MAX_PRICE if size > 0 else 0
@@ -160,7 +166,9 @@ def test_protocol_invariants(chain, market, pool, oracle, token, gov, lp, keeper
             if market.is_liquidatable(account):
                 self._apply(market.liquidate(account, frac, sender=keeper))
                 if frac == WAD and len(market.positions(account)) > 0:
-                    assert not market.is_liquidatable(account), "still liquidatable after liquidation"
+                    assert not market.is_liquidatable(account), (
+                        "still liquidatable after liquidation"
+                    )
             else:
                 with ape.reverts("market: account healthy"):
                     market.liquidate(account, frac, sender=keeper)
@@ -198,27 +206,33 @@ def test_protocol_invariants(chain, market, pool, oracle, token, gov, lp, keeper
             # one JSON-RPC batch per check: ape's per-call overhead would dominate
             holders = list(self.cash)
             calls = [ViewCall.of(market, "cash", a) for a in holders]
-            calls += [ViewCall.of(market, "insurance"), ViewCall.of(market, "fees"),
-                      ViewCall.of(token, "balanceOf", market.address)]
+            calls += [
+                ViewCall.of(market, "insurance"),
+                ViewCall.of(market, "fees"),
+                ViewCall.of(token, "balanceOf", market.address),
+            ]
             calls += [ViewCall.of(market, "positions", a.address) for a in (*traders, keeper)]
             for sid in self.series:
-                calls += [ViewCall.of(market, name, sid) for name in ("long_oi", "short_oi", "pool_position")]
+                calls += [
+                    ViewCall.of(market, name, sid)
+                    for name in ("long_oi", "short_oi", "pool_position")
+                ]
             values = reader.call(calls)
             n = len(holders)
-            onchain = dict(zip(holders, values[:n]))
-            insurance, fees, balance = values[n:n + 3]
+            onchain = dict(zip(holders, values[:n], strict=True))
+            insurance, fees, balance = values[n : n + 3]
             assert onchain == self.cash
             assert (insurance, fees) == (self.insurance, self.fees)
             assert balance == sum(onchain.values()) + insurance + fees
-            books = values[n + 3:n + 7]
+            books = values[n + 3 : n + 7]
             sizes = {sid: [0, 0] for sid in self.series}  # long, short
             for book in books:
                 for sid, size in book:
                     if sid in sizes:
                         sizes[sid][0 if size > 0 else 1] += abs(size)
-            oi = values[n + 7:]
+            oi = values[n + 7 :]
             for i, sid in enumerate(self.series):
-                long_oi, short_oi, pool_pos = oi[3 * i:3 * i + 3]
+                long_oi, short_oi, pool_pos = oi[3 * i : 3 * i + 3]
                 assert (long_oi, short_oi) == tuple(sizes[sid])
                 assert long_oi - short_oi + pool_pos == 0
 

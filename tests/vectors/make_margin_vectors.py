@@ -39,21 +39,39 @@ PARAM_SETS: dict[str, MarginParams] = {
     "default": MarginParams(),
     # wide grid, short reference tenor: many scenarios, big short-dated vol shocks
     "wide": MarginParams(
-        spot_shock=0.3, spot_steps=6, vol_shock_up=1.0, vol_shock_down=0.5,
-        vol_tenor_ref=7 * DAY, vol_tenor_power=0.5, vol_scale_cap=5.0,
-        short_min=0.02, im_factor=1.5,
+        spot_shock=0.3,
+        spot_steps=6,
+        vol_shock_up=1.0,
+        vol_shock_down=0.5,
+        vol_tenor_ref=7 * DAY,
+        vol_tenor_power=0.5,
+        vol_scale_cap=5.0,
+        short_min=0.02,
+        im_factor=1.5,
     ),  # fmt: skip
     # one step each side, no tenor scaling, no short minimum
     "flat": MarginParams(
-        spot_shock=0.1, spot_steps=1, vol_shock_up=0.2, vol_shock_down=0.2,
-        vol_tenor_ref=30 * DAY, vol_tenor_power=0.0, vol_scale_cap=1.0,
-        short_min=0.0, im_factor=1.0,
+        spot_shock=0.1,
+        spot_steps=1,
+        vol_shock_up=0.2,
+        vol_shock_down=0.2,
+        vol_tenor_ref=30 * DAY,
+        vol_tenor_power=0.0,
+        vol_scale_cap=1.0,
+        short_min=0.0,
+        im_factor=1.0,
     ),  # fmt: skip
     # parameter bounds: the down shock hits the 95% floor, the cap of 10 binds
     "steep": MarginParams(
-        spot_shock=0.05, spot_steps=2, vol_shock_up=3.0, vol_shock_down=0.9,
-        vol_tenor_ref=365 * DAY, vol_tenor_power=1.0, vol_scale_cap=10.0,
-        short_min=0.5, im_factor=3.0,
+        spot_shock=0.05,
+        spot_steps=2,
+        vol_shock_up=3.0,
+        vol_shock_down=0.9,
+        vol_tenor_ref=365 * DAY,
+        vol_tenor_power=1.0,
+        vol_scale_cap=10.0,
+        short_min=0.5,
+        im_factor=3.0,
     ),  # fmt: skip
 }
 

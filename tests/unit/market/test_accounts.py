@@ -87,7 +87,9 @@ def test_withdraw__below_initial_margin__reverts(market, writer, fund, seed_pool
     assert equity2 >= im2
 
 
-def test_withdraw__paused_with_positions__reverts(market, gov, writer, fund, seed_pool, find_series):
+def test_withdraw__paused_with_positions__reverts(
+    market, gov, writer, fund, seed_pool, find_series
+):
     seed_pool(1_000_000)
     fund(writer, 10_000)
     market.trade(find_series(2200, 30, True), -1 * WAD, 0, sender=writer)

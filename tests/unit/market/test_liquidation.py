@@ -33,7 +33,9 @@ def test_liquidate__healthy_account__reverts(market, seed_pool, fund, writer, ke
         market.start_auction(writer, sender=keeper)
 
 
-def test_liquidate__partial__restores_initial_margin(market, writer, keeper, underwater, ledger_gap, pool):
+def test_liquidate__partial__restores_initial_margin(
+    market, writer, keeper, underwater, ledger_gap, pool
+):
     equity, mm, im = market.account_margin(writer)
     assert equity < mm and market.is_liquidatable(writer)
     keeper_equity0 = market.account_margin(keeper)[0]
@@ -52,7 +54,7 @@ def test_liquidate__partial__restores_initial_margin(market, writer, keeper, und
     assert abs(gain - expected) <= 2 * 10**12
     # open interest moved from writer to keeper, conserved against the pool
     sid = underwater
-    assert market.short_oi(sid) == 4 * WAD == -(-market.pool_position(sid))
+    assert market.short_oi(sid) == 4 * WAD == market.pool_position(sid)
     sizes = {a: [p.size for p in market.positions(a)] for a in (writer, keeper)}
     assert sum(sizes[writer]) + sum(sizes[keeper]) == -4 * WAD
     assert ledger_gap([writer, keeper, pool]) == 0
@@ -65,7 +67,9 @@ def test_liquidate__max_fraction_limits_take(market, writer, keeper, underwater)
     assert market.auction_start(writer) > 0  # still below MM: the auction goes on
 
 
-def test_liquidate__discount_grows_with_time_and_caps(market, writer, keeper, underwater, chain, push):
+def test_liquidate__discount_grows_with_time_and_caps(
+    market, writer, keeper, underwater, chain, push
+):
     tx = market.start_auction(writer, sender=keeper)
     assert tx.decode_logs(market.AuctionStarted)[0].account == writer.address
     start = market.auction_start(writer)
@@ -141,3 +145,29 @@ def test_liquidate__paused__still_works(market, gov, writer, keeper, underwater)
     market.set_paused(True, sender=gov)
     market.liquidate(writer, WAD, sender=keeper)
     assert not market.is_liquidatable(writer)
+
+
+def test_cover_bad_debt__after_underwater_account_closes_out(
+    market, writer, stranger, underwater, push, pool, ledger_gap, keeper
+):
+    push(3_000)
+    push(3_600)
+    assert market.account_margin(writer)[0] < 0
+    # closing is risk-reducing, so allowed below IM; it realises the loss as negative cash
+    market.trade(underwater, 4 * WAD, MAX, sender=writer)
+    assert len(market.positions(writer)) == 0
+    debt = -market.cash(writer)
+    assert debt > 0
+    insurance, pool_cash = market.insurance(), market.cash(pool)
+    tx = market.cover_bad_debt(writer, sender=stranger)
+    bad = tx.decode_logs(market.BadDebt)[0]
+    assert (bad.account, bad.amount) == (writer.address, debt)
+    assert bad.from_insurance == min(debt, insurance)
+    assert market.cash(pool) == pool_cash - bad.socialised
+    assert market.cash(writer) == 0
+    assert ledger_gap([writer, pool, keeper]) == 0
+
+
+def test_cover_bad_debt__with_positions__reverts(market, writer, stranger, underwater):
+    with ape.reverts("market: account has positions"):
+        market.cover_bad_debt(writer, sender=stranger)

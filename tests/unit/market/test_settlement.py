@@ -23,7 +23,9 @@ def expired(market, seed_pool, fund, writer, buyer, find_series, chain, push):
     return sid
 
 
-def test_settle__long_receives_intrinsic_from_pool(market, oracle, buyer, pool, expired, ledger_gap, writer):
+def test_settle__long_receives_intrinsic_from_pool(
+    market, oracle, buyer, pool, expired, ledger_gap, writer
+):
     sid = expired
     expiry = market.series(sid).expiry
     assert oracle.settlement_price(expiry) == 2_100 * WAD
@@ -40,7 +42,9 @@ def test_settle__long_receives_intrinsic_from_pool(market, oracle, buyer, pool, 
     assert ledger_gap([buyer, writer, pool]) == 0
 
 
-def test_settle__short_pays_intrinsic_and_series_retires(market, buyer, writer, keeper, pool, expired):
+def test_settle__short_pays_intrinsic_and_series_retires(
+    market, buyer, writer, keeper, pool, expired
+):
     sid = expired
     market.settle(buyer, sid, sender=keeper)
     tx = market.settle(writer, sid, sender=keeper)
@@ -54,7 +58,9 @@ def test_settle__short_pays_intrinsic_and_series_retires(market, buyer, writer, 
         market.retire_series(sid, sender=keeper)
 
 
-def test_settle__short_without_cash__bad_debt_covered(market, pool, stranger, fund, seed_pool, find_series, chain, push):
+def test_settle__short_without_cash__bad_debt_covered(
+    market, pool, stranger, fund, seed_pool, find_series, chain, push
+):
     seed_pool(1_000_000)
     fund(stranger, 450)
     sid = find_series(2_000, 7, True)

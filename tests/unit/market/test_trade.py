@@ -19,6 +19,7 @@ def book(seed_pool, fund, writer, buyer):
 
 # --- series ---
 
+
 def test_create_series__registers_series_and_expiry(market, oracle, gov, chain):
     expiry = chain.pending_timestamp + 14 * DAY
     n = market.series_count()
@@ -27,7 +28,9 @@ def test_create_series__registers_series_and_expiry(market, oracle, gov, chain):
     s = market.series(n)
     assert (s.strike, s.expiry, s.is_call) == (2_500 * WAD, expiry, False)
     assert n in market.live_series_ids()
-    assert expiry in [oracle.pending_expiries(i) for i in range(3)]  # 2 deployed expiries + this one
+    assert expiry in [
+        oracle.pending_expiries(i) for i in range(3)
+    ]  # 2 deployed expiries + this one
     ev = tx.decode_logs(market.SeriesCreated)[0]
     assert (ev.series_id, ev.strike, ev.expiry, ev.is_call) == (n, 2_500 * WAD, expiry, False)
 
@@ -69,6 +72,7 @@ def test_retire_series__unknown__reverts(market, stranger):
 
 # --- quotes ---
 
+
 def test_quote__buy_above_mark_above_sell(market, book, find_series):
     sid = find_series(2_000, 30, True)
     buy, mark, util = market.quote(sid, WAD)
@@ -96,7 +100,10 @@ def test_quote__empty_pool__reverts(market, find_series):
 
 # --- trades ---
 
-def test_trade__buy__moves_premium_fee_and_positions(market, token, pool, buyer, book, find_series, ledger_gap, writer):
+
+def test_trade__buy__moves_premium_fee_and_positions(
+    market, token, pool, buyer, book, find_series, ledger_gap, writer
+):
     sid = find_series(2_000, 30, True)
     price = market.quote(sid, 2 * WAD)[0]
     cash0, pool0 = market.cash(buyer), market.cash(pool)
@@ -171,7 +178,9 @@ def test_trade__stale_oracle__reverts(market, writer, book, find_series, chain):
         market.trade(find_series(2_000, 30, True), WAD, MAX, sender=writer)
 
 
-def test_trade__below_initial_margin__reverts_and_changes_nothing(market, stranger, book, fund, find_series, pool):
+def test_trade__below_initial_margin__reverts_and_changes_nothing(
+    market, stranger, book, fund, find_series, pool
+):
     fund(stranger, 100)
     sid = find_series(2_000, 30, True)
     pool_cash = market.cash(pool)
@@ -182,7 +191,9 @@ def test_trade__below_initial_margin__reverts_and_changes_nothing(market, strang
     assert len(market.positions(stranger)) == 0
 
 
-def test_trade__series_cap__reverts(market, writer, book, find_series, timelock, config, gov, chain, push):
+def test_trade__series_cap__reverts(
+    market, writer, book, find_series, timelock, config, gov, chain, push
+):
     # lower the series cap through governance, within the rate limit (25% per day)
     sid = find_series(2_000, 30, True)
     lim = config.limits()

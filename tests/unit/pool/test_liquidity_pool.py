@@ -33,7 +33,18 @@ def pool_logs(tx, pool, event: str) -> list:
 
 @pytest.fixture(scope="module", autouse=True)
 def _setup_first(
-    gov, lp, writer, buyer, keeper, stranger, pool, market, token, push, fund, seed_pool,
+    gov,
+    lp,
+    writer,
+    buyer,
+    keeper,
+    stranger,
+    pool,
+    market,
+    token,
+    push,
+    fund,
+    seed_pool,
     find_series,
 ):
     """Build session fixtures before the first test (ape's isolation) and refresh prices."""
