@@ -732,11 +732,11 @@ def liquidate(account: address, max_fraction: uint256) -> uint256:
         if self.cash[account] < 0:
             self._cover_bad_debt(account)
     else:
-        eq_a: int256 = 0
-        mm_a: uint256 = 0
-        im_a: uint256 = 0
-        eq_a, mm_a, im_a = self._margin(account, spot)
-        self._clear_auction(account, eq_a, mm_a)
+        # margin is linear in a uniform scaling of the book: after taking f of it,
+        # MM' = (1 - f) MM and the positions are worth (1 - f) P (up to size rounding)
+        keep: int256 = IWAD - fi
+        eq_a: int256 = self.cash[account] * ITOKEN_TO_WAD + positions_value * keep // IWAD
+        self._clear_auction(account, eq_a, mm * convert(keep, uint256) // WAD)
     return f
 
 
