@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_imports() -> None:
+    """ape's settings model warns at import about a field of its own; not ours to fix."""
+    import warnings
+
+    warnings.filterwarnings("ignore", module="pydantic_settings")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def _chain_env() -> None:
     """Put tools/anvil and the venv's executables first on PATH; work from the project root."""
     venv_bin = Path(sys.executable).parent
@@ -80,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     _chain_env()
+    _quiet_imports()
     import ape
 
     from sims.chain_api import ChainApi

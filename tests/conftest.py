@@ -60,6 +60,11 @@ def protocol(project, gov, deploy_config):
     return deploy_protocol(project, gov, deploy_config)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _protocol_first(protocol, token, market, oracle, pool, config, timelock, engine):
+    """Deploy before the first test: ape's isolation snapshots need session fixtures early."""
+
+
 @pytest.fixture(scope="session")
 def token(protocol):
     return protocol.token
