@@ -148,15 +148,23 @@ def portfolio_margin(
         vol_up: uint256 = 0
         vol_dn: uint256 = 0
         vol_up, vol_dn = self._shocked_vols(pos.vol, pos.t_sec, p)
+        # sd = vol * sqrt(T) per vol state and ln(S_i / K) per spot point are shared
+        # by the three prices of each grid point
+        sd0: uint256 = black_scholes._sigma_sqrt_t(pos.t_sec, pos.vol)
+        sd_up: uint256 = black_scholes._sigma_sqrt_t(pos.t_sec, vol_up)
+        sd_dn: uint256 = black_scholes._sigma_sqrt_t(pos.t_sec, vol_dn)
         for i: uint256 in range(MAX_SPOT_POINTS):
             if i >= points:
                 break
             s: uint256 = spots[i]
-            base: int256 = self._value(pos.size, black_scholes._price(s, pos.strike, pos.t_sec, pos.vol, pos.is_call))
+            lnm: int256 = 0
+            if pos.t_sec > 0 and not black_scholes._is_degenerate(s, pos.strike, 1):
+                lnm = black_scholes._log_moneyness(s, pos.strike)  # moneyness is defined
+            base: int256 = self._value(pos.size, black_scholes._price_from(s, pos.strike, lnm, sd0, pos.is_call))
             values[3 * i] += base
             if pos.t_sec > 0:
-                values[3 * i + 1] += self._value(pos.size, black_scholes._price(s, pos.strike, pos.t_sec, vol_up, pos.is_call))
-                values[3 * i + 2] += self._value(pos.size, black_scholes._price(s, pos.strike, pos.t_sec, vol_dn, pos.is_call))
+                values[3 * i + 1] += self._value(pos.size, black_scholes._price_from(s, pos.strike, lnm, sd_up, pos.is_call))
+                values[3 * i + 2] += self._value(pos.size, black_scholes._price_from(s, pos.strike, lnm, sd_dn, pos.is_call))
             else:
                 # an expired position has no vol: every vol state sees its intrinsic value
                 values[3 * i + 1] += base

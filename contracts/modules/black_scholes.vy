@@ -57,9 +57,22 @@ def _sigma_sqrt_t(t_sec: uint256, vol: uint256) -> uint256:
 
 @internal
 @pure
+def _log_moneyness(spot: uint256, strike: uint256) -> int256:
+    # ln(S/K), WAD. Needs S * 1e18 / K > 0 (not degenerate).
+    return fixed_math._ln_wad(spot * WAD // strike)
+
+
+@internal
+@pure
 def _d1(spot: uint256, strike: uint256, sd: uint256) -> int256:
     # d1 = (ln(S/K) + sd^2 / 2) / sd, WAD. Needs sd > 0 and S * 1e18 / K > 0.
-    log_moneyness: int256 = fixed_math._ln_wad(spot * WAD // strike)  # WAD
+    return self._d1_from(self._log_moneyness(spot, strike), sd)
+
+
+@internal
+@pure
+def _d1_from(log_moneyness: int256, sd: uint256) -> int256:
+    # d1 from a precomputed ln(S/K): callers pricing one strike at several vols share it
     half_var: int256 = convert(sd * sd // (2 * WAD), int256)  # sd^2 / 2, WAD
     return (log_moneyness + half_var) * I_WAD // convert(sd, int256)
 
@@ -90,8 +103,27 @@ def _price(spot: uint256, strike: uint256, t_sec: uint256, vol: uint256, is_call
     sd: uint256 = self._sigma_sqrt_t(t_sec, vol)
     if self._is_degenerate(spot, strike, sd):
         return self._intrinsic(spot, strike, is_call)
+    return self._price_from(spot, strike, self._log_moneyness(spot, strike), sd, is_call)
 
-    d1: int256 = self._d1(spot, strike, sd)
+
+@internal
+@pure
+def _price_from(spot: uint256, strike: uint256, log_moneyness: int256, sd: uint256, is_call: bool) -> uint256:
+    """
+    @notice Black-Scholes price from precomputed ln(S/K) and sd = vol * sqrt(T), for
+            callers that price one (spot, strike) at several vols (the margin grid).
+    @dev Degenerate inputs (see _is_degenerate) price at intrinsic value; log_moneyness
+         is then ignored.
+    @param spot Spot price, USD * 1e18.
+    @param strike Strike price, USD * 1e18.
+    @param log_moneyness ln(spot / strike), WAD.
+    @param sd vol * sqrt(T), WAD (see _sigma_sqrt_t).
+    @param is_call True for a call, False for a put.
+    @return Price, USD * 1e18, within the no-arbitrage band.
+    """
+    if self._is_degenerate(spot, strike, sd):
+        return self._intrinsic(spot, strike, is_call)
+    d1: int256 = self._d1_from(log_moneyness, sd)
     d2: int256 = d1 - convert(sd, int256)
     lower: uint256 = self._intrinsic(spot, strike, is_call)
     if is_call:
