@@ -61,8 +61,31 @@ def protocol(project, gov, deploy_config):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _protocol_first(protocol, token, market, oracle, pool, config, timelock, engine):
-    """Deploy before the first test: ape's isolation snapshots need session fixtures early."""
+def _protocol_first(
+    protocol,
+    token,
+    market,
+    pool,
+    config,
+    timelock,
+    engine,
+    series_ids,
+    find_series,
+    fund,
+    seed_pool,
+    ledger_gap,
+    gov,
+    lp,
+    writer,
+    buyer,
+    keeper,
+    stranger,
+):
+    """Deploy before the first test: ape's isolation snapshots need session fixtures early.
+
+    (`oracle` and `push`, which uses it, are left out: tests/unit/oracle overrides
+    `oracle` with a module-scoped fixture.)
+    """
 
 
 @pytest.fixture(scope="session")
