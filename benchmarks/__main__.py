@@ -2,7 +2,8 @@
 
 import sys
 
-from benchmarks import protocol_chain
+from benchmarks import pricing, protocol_chain
 
 if __name__ == "__main__":
-    sys.exit(protocol_chain.main())
+    status = pricing.main() or 0
+    sys.exit(status or protocol_chain.main())
