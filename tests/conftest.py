@@ -3,6 +3,10 @@ sells options on margin, `buyer` buys them, `keeper` liquidates and settles.
 
 The protocol is deployed once per session through the same code as `ape run deploy`
 (sims.deployment); ape's isolation reverts the chain after every test.
+
+ape's isolation keys fixtures by name: two fixtures with the same name and different
+scopes in different modules make it skip reverts (a module-scoped `book` in tests/risk
+once leaked pool deposits into every market test). Keep fixture names unique.
 """
 
 from __future__ import annotations

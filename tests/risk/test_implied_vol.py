@@ -40,7 +40,7 @@ def _split(opts: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarra
 
 
 @pytest.fixture(scope="module")
-def book():
+def priced_book():
     opts = random_options(10_000, seed=31)
     greeks = black_scholes(**opts)
     return opts, greeks
@@ -50,8 +50,8 @@ def book():
 
 
 @PARALLEL
-def test_implied_vol__round_trips_to_1e10_where_the_price_has_vega(book, parallel):
-    opts, greeks = book
+def test_implied_vol__round_trips_to_1e10_where_the_price_has_vega(priced_book, parallel):
+    opts, greeks = priced_book
     vol, args = _split(opts)
     res = implied_vol(greeks.price, **args, errors="flag", parallel=parallel)  # some prices are 0
     has_vega = greeks.vega / opts["spot"] > HAS_VEGA
@@ -62,10 +62,10 @@ def test_implied_vol__round_trips_to_1e10_where_the_price_has_vega(book, paralle
 
 
 @PARALLEL
-def test_implied_vol__without_vega__reprices_or_says_why(book, parallel):
+def test_implied_vol__without_vega__reprices_or_says_why(priced_book, parallel):
     """Where vega is ~0 the vol is not determined by a float price; the solver must still
     return one that reproduces the price, or NaN with BELOW_INTRINSIC (time value lost)."""
-    opts, greeks = book
+    opts, greeks = priced_book
     vol, args = _split(opts)
     res = implied_vol(greeks.price, **args, errors="flag", parallel=parallel)
     positive = greeks.price > 0.0  # the others underflowed: BAD_INPUT in flag mode
@@ -81,9 +81,9 @@ def _at(args: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v[mask] for k, v in args.items()}
 
 
-def test_implied_vol__of_mpmath_prices__round_trips(book):
+def test_implied_vol__of_mpmath_prices__round_trips(priced_book):
     """Prices from an independent 40-digit evaluation, not from our own kernel."""
-    opts, greeks = book
+    opts, greeks = priced_book
     idx = np.flatnonzero(greeks.vega / opts["spot"] > HAS_VEGA)[:400]
     prices = []
     for i in idx:
@@ -117,8 +117,8 @@ def test_implied_vol_black76__round_trips(parallel):
     assert np.max(np.abs(res.vol[has_vega] / vol[has_vega] - 1.0)) < 1e-10
 
 
-def test_implied_vol__puts_and_calls__give_the_same_vol_by_parity(book):
-    opts, _ = book
+def test_implied_vol__puts_and_calls__give_the_same_vol_by_parity(priced_book):
+    opts, _ = priced_book
     vol, args = _split(opts)
     calls = black_scholes(**{**opts, "is_call": True}).price
     puts = black_scholes(**{**opts, "is_call": False}).price
