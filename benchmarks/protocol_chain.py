@@ -120,21 +120,20 @@ def _batched_transfers(uri: str, token, sender, n: int = 500) -> float:
     from eth_account import Account
     from web3 import Web3
 
+    from sims.rpc import ViewCall
+
     w3 = Web3(Web3.HTTPProvider(uri))
     key = sender.private_key
     acct = Account.from_key(key)
     nonce = w3.eth.get_transaction_count(acct.address)
     chain_id = w3.eth.chain_id
-    data = token.transfer.encode_input(acct.address, 1)
-    data = data.hex() if isinstance(data, (bytes, bytearray)) else str(data)
-    if not data.startswith("0x"):
-        data = "0x" + data
+    data = ViewCall.of(token, "transfer", acct.address, 1).data  # selector + arguments
     t0 = time.perf_counter()
     raws = []
     for i in range(n):
         tx = {
             "to": str(token.address),
-            "data": _with_transfer_selector(data),
+            "data": data,
             "gas": 60_000,
             "maxFeePerGas": 10**9,
             "maxPriorityFeePerGas": 0,
@@ -159,13 +158,6 @@ def _batched_transfers(uri: str, token, sender, n: int = 500) -> float:
         raise RuntimeError(f"batched sends failed: {errors[:2]}")
     elapsed = time.perf_counter() - t0
     return n / elapsed
-
-
-def _with_transfer_selector(data: str) -> str:
-    from eth_utils import function_signature_to_4byte_selector
-
-    sel = "0x" + function_signature_to_4byte_selector("transfer(address,uint256)").hex()
-    return data if data.startswith(sel) else sel + data[2:]
 
 
 def main() -> int:

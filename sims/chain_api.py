@@ -48,6 +48,10 @@ class ChainApi:
         self.total = StepTally()
         self.live_expiries: list[int] = []
         self.next_ts = start_ts
+        self._by_address = {
+            str(x.address): x
+            for x in (deployment.market, deployment.pool, deployment.token, deployment.oracle)
+        }
 
     # --- time: every transaction gets a deterministic timestamp ---
 
@@ -100,9 +104,7 @@ class ChainApi:
             return self.reader.call(calls)
         out = []
         for c in calls:  # embedded chain: no RPC endpoint, read one by one through ape
-            contract = {
-                str(x.address): x for x in (self.d.market, self.d.pool, self.d.token, self.d.oracle)
-            }[c.to]
+            contract = self._by_address[c.to]
             out.append(getattr(contract, c.label)(*c.args))
         return out
 

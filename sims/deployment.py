@@ -17,11 +17,13 @@ from typing import Any
 import yaml
 
 from risk.params import (
+    GROUPS,
     Limits,
     LiquidationParams,
     MarginParams,
     OracleParams,
     ParamError,
+    ParamGroup,
     PoolParams,
     RateLimit,
 )
@@ -86,14 +88,7 @@ class DeployConfig:
         if unknown:
             raise ConfigError(f"unknown key(s) {unknown}; allowed: {sorted(known)}")
         params = dict(data.pop("params", None) or {})
-        groups = {
-            "margin": MarginParams,
-            "liquidation": LiquidationParams,
-            "oracle": OracleParams,
-            "pool": PoolParams,
-            "limits": Limits,
-            "rate_limit": RateLimit,
-        }
+        groups: dict[str, type[ParamGroup]] = {**GROUPS, "rate_limit": RateLimit}
         bad = sorted(set(params) - set(groups))
         if bad:
             raise ConfigError(f"params: unknown group(s) {bad}; allowed: {sorted(groups)}")

@@ -87,6 +87,7 @@ class OptionsMarketModel(mesa.Model):
         self.path = self._price_path()
         self.start = api.next_ts
         self.series_ids: list[int] = []
+        self._series_cache: dict[int, tuple[float, int, bool]] = {}
         self.now = self.start
 
         self.updater = OracleUpdater(self, accounts[0])
@@ -178,8 +179,6 @@ class OptionsMarketModel(mesa.Model):
         return out
 
     def series_info(self, sid: int) -> tuple[float, int, bool]:
-        if not hasattr(self, "_series_cache"):
-            self._series_cache: dict[int, tuple[float, int, bool]] = {}
         if sid not in self._series_cache:
             s = self.chain_api.d.market.series(sid)
             self._series_cache[sid] = (s.strike / 1e18, s.expiry, s.is_call)

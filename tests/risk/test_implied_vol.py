@@ -9,6 +9,7 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
+from option_cases import random_options
 
 from risk.greeks import YEAR_SEC, black76, black_scholes
 from risk.implied_vol import MAX_ITERATIONS, IVStatus, implied_vol, implied_vol_black76
@@ -16,22 +17,6 @@ from risk.iv_baseline import deep_otm_options, plain_newton_implied_vol
 
 PARALLEL = pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 HAS_VEGA = 1e-4  # vega / spot above which a price pins the vol down to float precision
-
-
-def random_options(n: int, seed: int) -> dict[str, np.ndarray]:
-    """As tests/risk/test_greeks.py: spot 50..5000, strike spot * e^U(-1, 1), 1 day..3 years,
-    vol 5%..250% (log-uniform), rate -2%..15%, yield 0..10%, half calls."""
-    g = np.random.default_rng(seed)
-    spot = g.uniform(50.0, 5_000.0, n)
-    return {
-        "spot": spot,
-        "strike": spot * np.exp(g.uniform(-1.0, 1.0, n)),
-        "t_sec": np.exp(g.uniform(math.log(86_400.0), math.log(3 * YEAR_SEC), n)),
-        "vol": np.exp(g.uniform(math.log(0.05), math.log(2.5), n)),
-        "is_call": g.random(n) < 0.5,
-        "rate": g.uniform(-0.02, 0.15, n),
-        "div_yield": g.uniform(0.0, 0.1, n),
-    }
 
 
 def _split(opts: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
