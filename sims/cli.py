@@ -1,6 +1,7 @@
 """The `optsim` command.
 
     optsim run [--seed N] [--steps N] [--chain anvil|embedded] [--out DIR] [--no-crash]
+    optsim margin | calibrate | design ...   (the risk engine: see risk/cli.py)
 
 `run` starts a local chain (anvil from node_modules through ape-foundry, or ape's
 embedded chain), deploys the protocol from deployments/local.yaml, runs the market
@@ -17,6 +18,8 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from risk import cli as risk_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = {"anvil": "ethereum:local:foundry", "embedded": "ethereum:local:test"}
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="results folder (must not exist)")
     run.add_argument("--no-crash", action="store_true", help="calm market: no crash in the path")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    risk_cli.add_commands(sub)
     return parser
 
 
@@ -151,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("optsim run: interrupted; no results written", file=sys.stderr)
             return 130
+    if args.command in risk_cli.COMMANDS:
+        return risk_cli.main(args)
     return 2
 
 

@@ -1,0 +1,339 @@
+"""The risk engine's commands: `optsim margin`, `optsim calibrate`, `optsim design`.
+
+    optsim margin POSITIONS --spot USD [--params FILE] [--out FILE.csv]
+    optsim calibrate {gbm,merton,garch,bates,ensemble} PRICES.csv [--implied-vol X]
+    optsim calibrate svi QUOTES.csv
+    optsim design PRICES.csv [--model ensemble|gbm|merton|garch|bates] [--positions FILE
+                  --spot USD] [--coverage C] [--horizon-hours H] [--nav USD]
+                  [--implied-vol X] [--params FILE] [--backtest] [--out FILE.json]
+
+POSITIONS: see risk/book.py; PRICES: see risk/history.py; QUOTES: see risk/svi.py.
+--params: a YAML file with `margin:` / `liquidation:` / `limits:` groups (as in
+deployments/local.yaml, whose `params:` section is also accepted); missing groups keep
+the contracts' defaults.
+
+Every bad input is reported with the field and allowed range, exit status 2, and nothing
+is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from risk.params import GROUPS, Limits, LiquidationParams, MarginParams, ParamError
+
+TAIL_MODELS = ("gbm", "merton", "garch", "bates")
+COMMANDS = ("margin", "calibrate", "design")
+
+
+def add_commands(sub: Any) -> None:
+    """Register the three commands on an argparse subparsers object."""
+    m = sub.add_parser("margin", help="margin of the accounts in a positions file")
+    m.add_argument("positions", type=Path, help="CSV or JSON, one row per position")
+    m.add_argument("--spot", type=_positive_float("--spot"), required=True, help="USD")
+    m.add_argument("--params", type=Path, default=None, help="YAML with a margin: group")
+    m.add_argument("--out", type=Path, default=None, help="write the table as CSV")
+
+    c = sub.add_parser("calibrate", help="fit a tail model to prices, or SVI to quotes")
+    c.add_argument("model", choices=(*TAIL_MODELS, "ensemble", "svi"))
+    c.add_argument("data", type=Path, help="prices CSV (timestamp, price) or quotes CSV (svi)")
+    c.add_argument("--implied-vol", type=_positive_float("--implied-vol"), default=None)
+
+    d = sub.add_parser("design", help="propose risk parameters with their evidence")
+    d.add_argument("prices", type=Path, help="CSV of timestamp, price[, iv]")
+    d.add_argument("--model", choices=(*TAIL_MODELS, "ensemble"), default="ensemble")
+    d.add_argument("--positions", type=Path, default=None, help="the book (default: example)")
+    d.add_argument("--spot", type=_positive_float("--spot"), default=None, help="USD")
+    d.add_argument("--coverage", type=_float_in("--coverage", 0.5, 0.99999), default=0.995)
+    d.add_argument("--horizon-hours", type=_float_in("--horizon-hours", 0.1, 720), default=24)
+    d.add_argument("--nav", type=_positive_float("--nav"), default=1_000_000.0, help="USD")
+    d.add_argument("--implied-vol", type=_positive_float("--implied-vol"), default=None)
+    d.add_argument("--params", type=Path, default=None, help="parameters in force (YAML)")
+    d.add_argument("--paths", type=_float_in("--paths", 1_000, 10_000_000), default=100_000)
+    d.add_argument("--seed", type=_float_in("--seed", 0, 2**32 - 1), default=0)
+    d.add_argument("--backtest", action="store_true", help="walk-forward margin backtest")
+    d.add_argument("--out", type=Path, default=None, help="write the proposal as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    handlers = {"margin": margin, "calibrate": calibrate, "design": design}
+    try:
+        return handlers[args.command](args)
+    except (ValueError, ParamError) as exc:
+        print(f"optsim {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+# --- margin ---
+
+
+def margin(args: argparse.Namespace) -> int:
+    from risk.book import Book
+
+    params = load_params(args.params)["margin"]
+    book = Book.read(args.positions, args.spot)
+    df = book.margin_frame(params)
+    _print_frame(df, floatfmt="{:,.2f}")
+    below = int(df["below_mm"].sum())
+    print(
+        f"\n{len(df)} accounts, total MM {df['mm'].sum():,.2f} USD, IM {df['im'].sum():,.2f} "
+        f"USD; {below} below MM" + ("" if df["cash"].notna().any() else " (no cash given)")
+    )
+    if args.out:
+        _write_atomic(args.out, df.to_csv(index=False))
+        print(f"written: {args.out}")
+    return 0
+
+
+# --- calibrate ---
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    if args.model == "svi":
+        return _calibrate_svi(args.data)
+    from risk.history import PriceHistory
+
+    hist = PriceHistory.read(args.data)
+    r, dt = hist.log_returns, hist.dt
+    iv = args.implied_vol if args.implied_vol is not None else _last_iv(hist)
+    print(f"{len(r)} returns every {dt * 365 * 24:.3g} hours ({hist.gaps} gaps)\n")
+    if args.model == "ensemble":
+        from risk.ensemble import fit_ensemble
+
+        ens = fit_ensemble(r, dt, implied_vol=iv)
+        reg = ens.regime
+        print(
+            f"regime: realised vol {reg.realised_vol:.4f}, reference {reg.reference_vol:.4f}, "
+            f"stress {reg.stress:.3f}, jumpy {reg.jumpy:.3f}\n"
+        )
+        for name, model in ens.models.items():
+            _print_model(name, model, r, dt, weight=ens.weights[name])
+        for name, why in ens.skipped:
+            print(f"{name}: not fitted ({why})")
+        return 0
+    from risk.ensemble import MODELS
+
+    _print_model(args.model, MODELS[args.model].fit(r, dt), r, dt)
+    return 0
+
+
+def _print_model(
+    name: str, model: Any, r: np.ndarray, dt: float, weight: float | None = None
+) -> None:
+    head = f"{name}" + (f" (weight {weight:.3f})" if weight is not None else "")
+    print(head)
+    print(f"  method: {type(model).FIT_METHOD}")
+    for key, value in vars(model).items():
+        print(f"  {key:>8} = {value:.6g}")
+    if hasattr(model, "loglik"):
+        try:
+            print(f"  log-likelihood {model.loglik(r, dt):.2f}")
+        except (ValueError, NotImplementedError):
+            pass
+    m = model.moments(len(r) * dt / len(r))
+    data_var = float(np.var(r))
+    print(f"  per-step variance: model {m.variance:.4e}, data {data_var:.4e}\n")
+
+
+def _calibrate_svi(path: Path) -> int:
+    from risk.svi import butterfly_violations, calendar_violations, calibrate_surface, read_quotes
+
+    surface = calibrate_surface(read_quotes(path))
+    rows = []
+    k_grid = np.linspace(-1.5, 1.5, 301)
+    for s, fit in zip(surface.slices, surface.fits, strict=False):
+        rows.append(
+            {
+                "t_years": s.t_years, "a": s.a, "b": s.b, "rho": s.rho, "m": s.m,
+                "sigma": s.sigma, "rmse_vol": fit.rmse, "quotes": fit.n_quotes,
+                "butterfly_violations": len(butterfly_violations(s, k_grid)),
+            }
+        )  # fmt: skip
+    _print_frame(pd.DataFrame(rows), floatfmt="{:.6g}")
+    cal = calendar_violations(surface, k_grid)
+    print(f"\n{len(surface.slices)} slices, {surface.n_dropped} quotes dropped (no implied vol)")
+    print(f"calendar violations: {len(cal)} grid points")
+    return 0
+
+
+# --- design ---
+
+
+def design(args: argparse.Namespace) -> int:
+    from risk.book import Book, example_book
+    from risk.design import DesignTargets
+    from risk.design import design as run_design
+    from risk.ensemble import MODELS, design_ensemble, fit_ensemble
+    from risk.history import PriceHistory
+
+    if args.positions is not None and args.spot is None:
+        raise ValueError("--spot: required with --positions (USD, > 0)")
+    current = load_params(args.params)
+    hist = PriceHistory.read(args.prices)
+    r, dt = hist.log_returns, hist.dt
+    spot = args.spot or float(hist.price[-1])
+    if args.positions is not None:
+        book = Book.read(args.positions, spot)
+    else:
+        vol = args.implied_vol or _last_iv(hist) or float(np.std(r[-168:]) / math.sqrt(dt))
+        book = example_book(spot=spot, vol=vol, params=current["margin"])
+    targets = DesignTargets(
+        coverage=args.coverage,
+        horizon_sec=int(round(args.horizon_hours * 3_600)),
+        pool_nav=args.nav,
+        n_paths=int(args.paths),
+        seed=int(args.seed),
+    )
+    iv = args.implied_vol if args.implied_vol is not None else _last_iv(hist)
+    if args.model == "ensemble":
+        ens = fit_ensemble(r, dt, implied_vol=iv)
+        proposal = design_ensemble(ens, book, current["margin"], current["liquidation"], targets)
+    else:
+        model = MODELS[args.model].fit(r, dt)
+        proposal = run_design(model, book, current["margin"], current["liquidation"], targets)
+    print(
+        f"# Parameter proposal ({args.model}, coverage {args.coverage}, "
+        f"horizon {args.horizon_hours:g} h, {len(book.accounts)} accounts)\n"
+    )
+    _print_frame(proposal.changes(current), floatfmt="{:.6g}")
+    print("\n## Evidence\n")
+    _print_frame(proposal.evidence_frame().reset_index(), floatfmt="{:.6g}")
+    for note in proposal.notes:
+        print(f"- {note}")
+    backtest = _walk_forward(r, dt, args) if args.backtest else None
+    if backtest is not None:
+        print("\n## Out-of-sample margin backtest (walk-forward)\n")
+        _print_frame(backtest.reset_index(), floatfmt="{:.4g}")
+    if args.out:
+        doc = {
+            "model": args.model,
+            "targets": vars(targets),
+            "params": {name: g.to_dict() for name, g in proposal.groups().items()},
+            "chain": {name: list(map(str, g.to_chain())) for name, g in proposal.groups().items()},
+            "evidence": proposal.evidence,
+            "notes": list(proposal.notes),
+            "backtest": None if backtest is None else backtest.reset_index().to_dict("records"),
+        }
+        _write_atomic(args.out, json.dumps(doc, indent=2, default=float))
+        print(f"\nwritten: {args.out}")
+    return 0
+
+
+def _walk_forward(r: np.ndarray, dt: float, args: argparse.Namespace) -> pd.DataFrame:
+    """Each model's quantile margin for a short position over the horizon, scored only on
+    data after its training window (risk.backtest)."""
+    from risk.backtest import compare_models
+    from risk.design import simulate_over
+    from risk.ensemble import MODELS
+
+    horizon = max(1, int(round(args.horizon_hours / (dt * 365 * 24))))
+    train = min(len(r) // 2, max(30 * horizon, 200))
+    if len(r) < train + 10 * horizon:
+        raise ValueError(
+            f"prices: {len(r)} returns are too few for a walk-forward backtest at a horizon of "
+            f"{horizon} steps (need at least {train + 10 * horizon})"
+        )
+
+    def model_margin(name: str):  # type: ignore[no-untyped-def]
+        def fit(train_r: np.ndarray) -> Any:
+            return MODELS[name].fit(train_r, dt)
+
+        def margin(model: Any, h: int, coverage: float, side: str) -> float:
+            sim = simulate_over(model, h * dt, 20_000, h, 0)
+            moves = np.expm1(np.asarray(sim.terminal))
+            loss = -moves if side == "long" else moves
+            return float(max(0.0, np.quantile(loss, coverage)))
+
+        return fit, margin
+
+    models = {name: model_margin(name) for name in ("gbm", "merton", "garch")}
+    return compare_models(
+        r, models, train_window=train, horizon=horizon, coverage=args.coverage, side="short",
+        refit_every=max(1, 24 // horizon),
+    )  # fmt: skip
+
+
+# --- helpers ---
+
+
+def load_params(path: Path | None) -> dict[str, Any]:
+    """Margin, liquidation and limit groups from a YAML file (defaults where missing)."""
+    groups: dict[str, Any] = {
+        "margin": MarginParams(),
+        "liquidation": LiquidationParams(),
+        "limits": Limits(),
+    }
+    if path is None:
+        return groups
+    if not Path(path).is_file():
+        raise ValueError(f"--params: no such file {path}")
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"--params: {path} is not a mapping of parameter groups")
+    data = data.get("params", data)
+    unknown = sorted(set(data) - set(GROUPS))
+    if unknown:
+        raise ValueError(f"--params: unknown group(s) {unknown}; allowed: {sorted(GROUPS)}")
+    for name in groups:
+        if name in data:
+            groups[name] = GROUPS[name].from_dict(data[name])
+    return groups
+
+
+def _last_iv(hist: Any) -> float | None:
+    return None if hist.iv is None else float(hist.iv[-1])
+
+
+def _print_frame(df: pd.DataFrame, floatfmt: str) -> None:
+    if df.empty:
+        print("(no changes)")
+        return
+    formatters = {c: floatfmt.format for c in df.columns if df[c].dtype.kind == "f"}
+    print(df.to_string(index=False, formatters=formatters))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written file."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"--out: folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _positive_float(name: str):  # type: ignore[no-untyped-def]
+    return _float_in(name, 0.0, math.inf, open_lo=True)
+
+
+def _float_in(name: str, lo: float, hi: float, open_lo: bool = False):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}: {text!r} is not a number") from None
+        ok = (value > lo if open_lo else value >= lo) and value <= hi and math.isfinite(value)
+        if not ok:
+            bracket = "(" if open_lo else "["
+            raise argparse.ArgumentTypeError(
+                f"{name}: {value} outside allowed range {bracket}{lo:g}, {hi:g}]"
+            )
+        return value
+
+    return parse

@@ -1,0 +1,177 @@
+"""`optsim margin`, `optsim calibrate`, `optsim design` (risk/cli.py) and price files
+(risk/history.py): what they print, what they write, and how they refuse bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from risk.history import PriceHistory
+from risk.tail_models import Merton
+from sims.cli import main
+
+HOUR = 3_600
+
+
+@pytest.fixture(scope="module")
+def prices_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "prices.csv"
+    x = Merton(0.0, 0.6, 10.0, -0.03, 0.05).simulate(1, 24 * 60, HOUR / 31_536_000, seed=2)[0]
+    ts = 1_700_000_000 + HOUR * np.arange(len(x))
+    pd.DataFrame({"timestamp": ts, "price": 2_000 * np.exp(x), "iv": 0.65}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def positions_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "positions.csv"
+    pd.DataFrame(
+        {
+            "account": ["a", "a", "b"],
+            "strike": [2_000.0, 1_800.0, 2_200.0],
+            "expiry_days": [30, 30, 7],
+            "vol": [0.6, 0.6, 0.7],
+            "type": ["call", "put", "call"],
+            "size": [-2.0, -1.0, 3.0],
+            "cash": [900.0, 900.0, 50.0],
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_margin__prints_accounts_and_writes_csv(positions_csv, tmp_path, capsys):
+    out = tmp_path / "m.csv"
+    assert main(["margin", str(positions_csv), "--spot", "2000", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "2 accounts" in text and "below MM" in text
+    df = pd.read_csv(out)
+    assert list(df["account"]) == ["a", "b"]
+    assert (df["mm"] > 0).all()
+    np.testing.assert_allclose(df["im"], 1.3 * df["mm"], rtol=1e-6)
+
+
+def test_margin__params_file__changes_the_margin(positions_csv, tmp_path):
+    params = tmp_path / "p.yaml"
+    params.write_text("margin: {spot_shock: 0.3}\n")
+    base, wide = tmp_path / "a.csv", tmp_path / "b.csv"
+    main(["margin", str(positions_csv), "--spot", "2000", "--out", str(base)])
+    main(
+        [
+            "margin",
+            str(positions_csv),
+            "--spot",
+            "2000",
+            "--params",
+            str(params),
+            "--out",
+            str(wide),
+        ]
+    )
+    assert (pd.read_csv(wide)["mm"] > pd.read_csv(base)["mm"]).all()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--spot", "-5"], "--spot: -5.0 outside allowed range (0, inf]"),
+        (["--spot", "2000", "--params", "missing.yaml"], "--params: no such file"),
+    ],
+)
+def test_margin__bad_arguments__exit_2_naming_the_field(positions_csv, args, message, capsys):
+    with pytest.raises(SystemExit) if args[1] == "-5" else _no_raise():
+        code = main(["margin", str(positions_csv), *args])
+        assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_margin__unknown_params_group__exit_2(positions_csv, tmp_path, capsys):
+    params = tmp_path / "p.yaml"
+    params.write_text("margins: {spot_shock: 0.3}\n")
+    assert main(["margin", str(positions_csv), "--spot", "1", "--params", str(params)]) == 2
+    assert "unknown group(s) ['margins']" in capsys.readouterr().err
+
+
+def test_margin__param_outside_bounds__exit_2_and_nothing_written(positions_csv, tmp_path, capsys):
+    params = tmp_path / "p.yaml"
+    params.write_text("margin: {spot_shock: 2.0}\n")
+    out = tmp_path / "never.csv"
+    args = ["margin", str(positions_csv), "--spot", "2000", "--params", str(params)]
+    assert main([*args, "--out", str(out)]) == 2
+    assert "margin.spot_shock = 2.0 outside allowed range [0.01, 0.9]" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_calibrate__merton__prints_fitted_parameters(prices_csv, capsys):
+    assert main(["calibrate", "merton", str(prices_csv)]) == 0
+    text = capsys.readouterr().out
+    assert "maximum likelihood" in text and "lam =" in text and "log-likelihood" in text
+
+
+def test_calibrate__ensemble__prints_weights(prices_csv, capsys):
+    assert main(["calibrate", "ensemble", str(prices_csv)]) == 0
+    text = capsys.readouterr().out
+    assert "regime:" in text and text.count("weight") == 3
+    assert "bates: not fitted" in text  # 1,440 returns: too few for its moment fit
+
+
+def test_calibrate__svi__fits_the_example_quotes(capsys):
+    assert main(["calibrate", "svi", "tests/risk/data/quotes_example.csv"]) == 0
+    text = capsys.readouterr().out
+    assert "calendar violations: 0" in text
+
+
+def test_design__writes_a_proposal_the_chain_accepts(prices_csv, tmp_path, capsys):
+    out = tmp_path / "proposal.json"
+    args = ["design", str(prices_csv), "--model", "gbm", "--paths", "20000", "--out", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "## Evidence" in text and "coverage_achieved" in text
+    doc = json.loads(out.read_text())
+    assert set(doc["params"]) == {"margin", "liquidation", "limits"}
+    assert doc["evidence"]["coverage_achieved"] >= 0.995
+    assert all(int(x) >= 0 for x in doc["chain"]["margin"])
+
+
+def test_design__positions_without_spot__exit_2(prices_csv, positions_csv, capsys):
+    assert main(["design", str(prices_csv), "--positions", str(positions_csv)]) == 2
+    assert "--spot: required with --positions" in capsys.readouterr().err
+
+
+# --- price files ---
+
+
+def test_price_history__reads_dt_and_returns(prices_csv):
+    hist = PriceHistory.read(prices_csv)
+    assert hist.dt == pytest.approx(HOUR / 31_536_000)
+    assert len(hist.log_returns) == len(hist.price) - 1
+    assert hist.gaps == 0
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ({"timestamp": [1, 2, 3], "price": [1.0, 2.0, 3.0], "vol": [1, 1, 1]}, r"unknown column"),
+        ({"timestamp": [1, 2, 3]}, r"missing column 'price'"),
+        ({"timestamp": [1, 3, 2], "price": [1.0, 2.0, 3.0]}, r"timestamp = 2 in row 2 not after"),
+        ({"timestamp": [1, 2, 3], "price": [1.0, 0.0, 3.0]}, r"price = 0.0 in row 1 outside"),
+        ({"timestamp": [1, 2, 3], "price": [1.0, "x", 3.0]}, r"price = 'x' in row 1 is not"),
+        ({"timestamp": [1, 2.5, 3], "price": [1.0, 2.0, 3.0]}, r"not whole seconds"),
+        ({"timestamp": [1, 2], "price": [1.0, 2.0]}, r"at least 3 rows"),
+    ],
+)
+def test_price_history__bad_input__names_the_field(frame, message):
+    with pytest.raises(ValueError, match=message):
+        PriceHistory.from_frame(pd.DataFrame(frame))
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
