@@ -1,0 +1,71 @@
+"""The block builder's offline parts: signing, calldata and revert data (no node needed).
+
+The builder itself is tested on anvil in tests/e2e/test_blocks.py.
+"""
+
+import pytest
+from eth_abi import encode
+from eth_account import Account
+
+from sims.blocks import Encoder, TxRequest, decode_revert, sign_transaction
+from sims.rpc import ViewCall
+
+KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+TOKEN = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+
+
+@pytest.mark.parametrize(
+    "to, data, value, nonce, tip",
+    [
+        (TOKEN, "0xa9059cbb" + "00" * 31 + "01" + "00" * 32, 0, 0, 0),
+        (TOKEN, "0x", 10**18, 7, 3 * 10**9),
+        (None, "0x6080604052", 0, 123_456, 1),
+        (TOKEN, "0x" + "ab" * 300, 2**70, 2**40, 2**60),
+    ],
+)
+def test_sign_transaction__same_bytes_as_eth_account(to, data, value, nonce, tip):
+    req = TxRequest(Account.from_key(KEY).address, to, data, 250_000, tip=tip, value=value)
+    max_fee = 2 * 7 + tip
+    ours = sign_transaction(KEY, 31337, nonce, req, max_fee)
+    tx = {
+        "type": 2,
+        "chainId": 31337,
+        "nonce": nonce,
+        "maxPriorityFeePerGas": tip,
+        "maxFeePerGas": max_fee,
+        "gas": 250_000,
+        "value": value,
+        "data": data,
+    }
+    if to:
+        tx["to"] = to
+    assert ours == bytes(Account.sign_transaction(tx, KEY).raw_transaction)
+
+
+def test_encoder__same_calldata_as_ape(market, token, oracle, writer, series_ids):
+    enc = Encoder()
+    assert (
+        enc.calldata(token, "transfer", writer, 5) == ViewCall.of(token, "transfer", writer, 5).data
+    )
+    sid = series_ids[0]
+    args = (sid, -(10**17), 0)
+    assert enc.calldata(market, "trade", *args) == ViewCall.of(market, "trade", *args).data
+    push = (2_000 * 10**18, [1, 2], [3, 4])
+    assert enc.calldata(oracle, "push", *push) == ViewCall.of(oracle, "push", *push).data
+    # cached: a second call gives the same bytes for other arguments
+    assert enc.calldata(market, "trade", sid, 1, 2) == ViewCall.of(market, "trade", sid, 1, 2).data
+
+
+def test_encoder__wrong_arity__names_method(token):
+    with pytest.raises(ValueError, match="transfer: no overload takes 1 argument"):
+        Encoder().calldata(token, "transfer", 5)
+
+
+def test_decode_revert__error_panic_and_empty():
+    error = "0x08c379a0" + encode(["string"], ["market: series expired"]).hex()
+    assert decode_revert(error) == "market: series expired"
+    panic = bytes.fromhex("4e487b71") + (0x11).to_bytes(32, "big")
+    assert decode_revert(panic) == "panic 0x11"
+    assert decode_revert("0x") == ""
+    assert decode_revert(None) == ""
+    assert decode_revert("0xdeadbeef") == "0xdeadbeef"
