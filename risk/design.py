@@ -486,20 +486,30 @@ def liquidations_at_risk(
 def step_towards(current: ParamGroup, target: ParamGroup, limit: RateLimit) -> ParamGroup:
     """The largest move from `current` towards `target` that the on-chain rate limit allows.
 
-    Each field moves by at most max_rel_change x |current| (x the field's upper bound when
-    current is 0), as contracts/modules/param_guard.vy checks, rounded inwards so the
-    chain never refuses it.
+    Computed in the chain's integers exactly as contracts/modules/param_guard.vy checks it:
+    |new - old| <= max_rel_change x old / 1e18 (x the field's upper bound when old is 0).
+    The result is rounded towards `current` to 15 significant digits, so the float each
+    field holds converts back to exactly the integer that was checked.
     """
+    rel = limit.to_chain()[0]
     values = {}
     for f in current.FIELDS:
         old_raw, new_raw = f.to_chain(getattr(current, f.name)), f.to_chain(getattr(target, f.name))
-        scale = old_raw if old_raw != 0 else f.hi
-        allowed = int(limit.max_rel_change * 10**18) * scale // 10**18
-        step = max(-allowed, min(allowed, new_raw - old_raw))
-        values[f.name] = f.to_human(old_raw + step)
+        allowed = rel * (old_raw if old_raw != 0 else f.hi) // 10**18
+        raw = _round_towards(old_raw, max(old_raw - allowed, min(old_raw + allowed, new_raw)))
+        values[f.name] = f.to_human(raw)
     moved = type(current)(**values)
     moved.validate()
     return moved
+
+
+def _round_towards(old: int, new: int) -> int:
+    """`new` rounded towards `old` to at most 15 significant digits (a float holds those)."""
+    q = 10 ** max(0, len(str(abs(new))) - 15)
+    if q == 1 or new == old:
+        return new
+    r = (new // q) * q if new > old else -(-new // q) * q
+    return r if (r - old) * (new - old) > 0 else old
 
 
 def _clip(name: str, value: float) -> float:

@@ -261,3 +261,18 @@ def test_proposal__changes__lists_only_what_differs():
     assert "spot_shock" in set(changes["field"])
     assert "spot_steps" not in set(changes["field"])  # the grid is kept
     assert "target_buffer" not in set(changes["field"])
+
+
+def test_step_towards__many_digit_values__exactly_what_the_chain_allows():
+    """param_guard's integer check on every field, for values with more digits than a
+    float holds (OI caps after a few rate-limited steps)."""
+    g = np.random.default_rng(3)
+    limit = RateLimit(max_rel_change=0.07, min_interval=DAY)
+    rel = limit.to_chain()[0]
+    for _ in range(500):
+        current = Limits(float(g.uniform(1, 1e6)), float(g.uniform(1, 1e9)))
+        target = Limits(float(g.uniform(1, 1e7)), float(g.uniform(1, 1e10)))
+        step = step_towards(current, target, limit)
+        for f, old, new in zip(Limits.FIELDS, current.to_chain(), step.to_chain(), strict=True):
+            assert abs(new - old) <= rel * old // 10**18, f.name
+            assert f.to_chain(f.to_human(new)) == new
