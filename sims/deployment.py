@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,24 @@ WAD = 10**18
 DAY = 86_400
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENTS = ROOT / "deployments"
+
+# Gas of a deployment, measured on the embedded chain with deployments/local.yaml
+# (15.6M for the contracts, wiring and first oracle push, 114k-190k per series); the
+# deploy script checks the deployer's balance against it before sending anything.
+DEPLOY_GAS_BASE = 15_700_000
+DEPLOY_GAS_PER_SERIES = 190_000
+DEPLOY_GAS_MARGIN = 1.3
+
+# recorded name -> contract type in this project (the token only when it is the mock)
+CONTRACT_TYPES = {
+    "token": "usdc_mock",
+    "engine": "MarginEngine",
+    "oracle": "Oracle",
+    "config": "RiskConfig",
+    "market": "OptionMarket",
+    "pool": "LiquidityPool",
+    "timelock": "Timelock",
+}
 
 
 class ConfigError(ValueError):
@@ -143,6 +162,14 @@ class DeployConfig:
         if n_series > 32:
             raise ConfigError(f"series: {n_series} series planned, at most 32 may be live")
 
+    def n_series(self) -> int:
+        plan = self.series
+        return len(plan.expiries_days) * len(plan.strikes_pct) * (int(plan.calls) + int(plan.puts))
+
+    def estimate_gas(self) -> int:
+        """Gas of the whole deployment with a safety margin (see DEPLOY_GAS_BASE)."""
+        return int((DEPLOY_GAS_BASE + DEPLOY_GAS_PER_SERIES * self.n_series()) * DEPLOY_GAS_MARGIN)
+
 
 @dataclass
 class Deployment:
@@ -157,6 +184,7 @@ class Deployment:
     timelock: Any
     series_ids: list[int]
     deployer: Any
+    start_block: int | None = None  # first block of the deployment (events are read from it)
 
     def addresses(self) -> dict[str, str]:
         return {
@@ -170,7 +198,12 @@ def _resolve(who: str, deployer: Any) -> str:
 
 
 def deploy_protocol(
-    project: Any, deployer: Any, cfg: DeployConfig, *, create_series: bool = True
+    project: Any,
+    deployer: Any,
+    cfg: DeployConfig,
+    *,
+    create_series: bool = True,
+    on_deploy: Callable[[str, Any], None] | None = None,
 ) -> Deployment:
     """Deploy and wire every contract; the timelock ends up governing the parameters.
 
@@ -179,27 +212,41 @@ def deploy_protocol(
         deployer: the account that deploys (admin of every contract).
         cfg: a validated config.
         create_series: also push the first oracle prices and create the planned series.
+        on_deploy: called with (name, contract) after each contract is deployed, so a
+            caller can record progress (the deploy script records partial deployments).
     """
+    from ape import chain
+
     cfg.validate()
+    start_block = chain.blocks.head.number + 1
     sender = {"sender": deployer}
+
+    def _deploy(name: str, *args: Any) -> Any:
+        contract = deployer.deploy(getattr(project, CONTRACT_TYPES[name]), *args)
+        if on_deploy is not None:
+            on_deploy(name, contract)
+        return contract
+
     if cfg.collateral == "mock":
-        token = deployer.deploy(project.usdc_mock)
+        token = _deploy("token")
     else:
         from ape import Contract
 
         token = Contract(cfg.collateral)
-    engine = deployer.deploy(project.MarginEngine)
-    oracle = deployer.deploy(project.Oracle, cfg.oracle.to_chain(), cfg.rate_limit.to_chain())
-    config = deployer.deploy(
-        project.RiskConfig,
+        if on_deploy is not None:
+            on_deploy("token", token)
+    engine = _deploy("engine")
+    oracle = _deploy("oracle", cfg.oracle.to_chain(), cfg.rate_limit.to_chain())
+    config = _deploy(
+        "config",
         cfg.margin.to_chain(),
         cfg.liquidation.to_chain(),
         cfg.pool.to_chain(),
         cfg.limits.to_chain(),
         cfg.rate_limit.to_chain(),
     )
-    market = deployer.deploy(project.OptionMarket, token, oracle, engine, config)
-    pool = deployer.deploy(project.LiquidityPool, token, market)
+    market = _deploy("market", token, oracle, engine, config)
+    pool = _deploy("pool", token, market)
     market.set_pool(pool, **sender)
     oracle.set_market(market, **sender)
     for who in cfg.updaters:
@@ -208,7 +255,7 @@ def deploy_protocol(
         oracle.set_feed(cfg.feed, **sender)
     proposer = _resolve(cfg.proposer, deployer)
     guardian = _resolve(cfg.guardian, deployer)
-    timelock = deployer.deploy(project.Timelock, cfg.timelock_delay, proposer, guardian)
+    timelock = _deploy("timelock", cfg.timelock_delay, proposer, guardian)
     for target in (config, oracle, timelock):
         timelock.set_target(target, True, **sender)
     config.set_governor(timelock, **sender)
@@ -218,7 +265,9 @@ def deploy_protocol(
     series_ids: list[int] = []
     if create_series:
         series_ids = create_planned_series(deployer, oracle, market, cfg)
-    return Deployment(token, oracle, engine, config, market, pool, timelock, series_ids, deployer)
+    return Deployment(
+        token, oracle, engine, config, market, pool, timelock, series_ids, deployer, start_block
+    )
 
 
 def create_planned_series(deployer: Any, oracle: Any, market: Any, cfg: DeployConfig) -> list[int]:
@@ -244,17 +293,139 @@ def create_planned_series(deployer: Any, oracle: Any, market: Any, cfg: DeployCo
     return ids
 
 
-def record_addresses(network: str, deployment: Deployment, directory: Path = DEPLOYMENTS) -> Path:
+def addresses_path(network: str, directory: Path = DEPLOYMENTS) -> Path:
+    return Path(directory) / f"{network}.addresses.json"
+
+
+def record_addresses(
+    network: str,
+    deployment: Deployment,
+    directory: Path = DEPLOYMENTS,
+    *,
+    chain_id: int | None = None,
+) -> Path:
     """Write deployments/<network>.addresses.json atomically (never half-written)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{network}.addresses.json"
-    payload = {
+    payload: dict[str, Any] = {
         "network": network,
         "contracts": deployment.addresses(),
         "series": deployment.series_ids,
+        "complete": True,
     }
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{network}.", suffix=".tmp")
+    if chain_id is not None:
+        payload["chain_id"] = chain_id
+    if deployment.start_block is not None:
+        payload["start_block"] = deployment.start_block
+    return write_record(addresses_path(network, directory), payload)
+
+
+def write_record(target: Path, payload: dict[str, Any]) -> Path:
+    """Write a JSON record atomically: a temporary file renamed over the target."""
+    directory = target.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.stem}.", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         json.dump(payload, fh, indent=2)
     os.replace(tmp, target)
     return target
+
+
+# --- recorded deployments: load, check against the chain, attach ---
+
+
+def load_record(network: str, directory: Path = DEPLOYMENTS) -> dict[str, Any]:
+    """The recorded deployment of a network; the error names the file and how to create it."""
+    path = addresses_path(network, directory)
+    if not path.exists():
+        raise ConfigError(
+            f"{path} not found: no deployment recorded for network '{network}'. "
+            f"Deploy first with `ape run deploy --network <ecosystem>:{network}:<provider>` "
+            "(or pass --record-dir where the addresses file is)"
+        )
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    contracts = record.get("contracts")
+    if not isinstance(contracts, dict) or not contracts:
+        raise ConfigError(f"{path}: no 'contracts' mapping")
+    return record
+
+
+def check_record(project: Any, provider: Any, record: dict[str, Any]) -> dict[str, str]:
+    """Compare a recorded deployment with the chain: name -> problem ("" when it matches).
+
+    A contract matches when its address has code, the code starts with this project's
+    compiled runtime code (Vyper appends immutables after it) and its wiring views point
+    at the other recorded contracts. Names never recorded are reported as "not deployed".
+    """
+    recorded = record.get("contracts", {})
+    problems: dict[str, str] = {}
+    codes: dict[str, bytes] = {}
+    for name, type_name in CONTRACT_TYPES.items():
+        addr = recorded.get(name)
+        if not addr:
+            problems[name] = "not deployed"
+            continue
+        code = bytes(provider.get_code(addr))
+        codes[name] = code
+        if not code:
+            problems[name] = f"no code at {addr}"
+            continue
+        if name == "token" and not _is_project_code(project, type_name, code):
+            problems[name] = ""  # an external collateral token: code present is all we check
+            continue
+        if not _is_project_code(project, type_name, code):
+            problems[name] = f"code at {addr} is not this project's {type_name}"
+            continue
+        problems[name] = ""
+    if all(not p for p in problems.values()):
+        problems.update(_check_wiring(project, recorded))
+    return problems
+
+
+def _is_project_code(project: Any, type_name: str, code: bytes) -> bool:
+    runtime = getattr(project, type_name).contract_type.runtime_bytecode
+    if runtime is None or not runtime.bytecode:
+        return True
+    expected = bytes.fromhex(runtime.bytecode.removeprefix("0x"))
+    return code.startswith(expected)
+
+
+def _check_wiring(project: Any, recorded: dict[str, str]) -> dict[str, str]:
+    c = {n: getattr(project, CONTRACT_TYPES[n]).at(recorded[n]) for n in CONTRACT_TYPES}
+    checks = [
+        ("market", "token", c["market"].token()),
+        ("market", "oracle", c["market"].oracle()),
+        ("market", "engine", c["market"].engine()),
+        ("market", "config", c["market"].config()),
+        ("market", "pool", c["market"].pool()),
+        ("pool", "market", c["pool"].market()),
+        ("oracle", "market", c["oracle"].market()),
+        ("config", "timelock", c["config"].governor()),
+        ("oracle", "timelock", c["oracle"].governor()),
+    ]
+    out: dict[str, str] = {}
+    for holder, name, seen in checks:
+        if str(seen).lower() != str(recorded[name]).lower():
+            out[holder] = (
+                f"{holder} points at {seen} as its {name}, not the recorded {recorded[name]}"
+            )
+    return out
+
+
+def attach(project: Any, record: dict[str, Any], deployer: Any = None) -> Deployment:
+    """Contract handles of a recorded deployment (the token read through the mock's ABI)."""
+    c = record["contracts"]
+    handles = {n: getattr(project, CONTRACT_TYPES[n]).at(c[n]) for n in CONTRACT_TYPES}
+    return Deployment(
+        token=handles["token"],
+        oracle=handles["oracle"],
+        engine=handles["engine"],
+        config=handles["config"],
+        market=handles["market"],
+        pool=handles["pool"],
+        timelock=handles["timelock"],
+        series_ids=list(record.get("series", [])),
+        deployer=deployer,
+        start_block=record.get("start_block"),
+    )

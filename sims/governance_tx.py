@@ -1,0 +1,419 @@
+"""Parameter changes through the timelock: build, check, encode and decode them.
+
+`scripts/params.py` uses this module to refuse a change *before* sending it, with the
+same rules the contracts apply when the change executes: the hard bounds of
+risk/params.py and param_guard's rate limit (per field: at most `max_rel_change` of
+the current value per update, or of the upper bound when the value is 0, and at least
+`min_interval` seconds since the field last changed; margin.spot_steps is bounded but
+not rate limited). The rate limit is checked at the proposal's eta, the earliest moment
+it can execute.
+
+The checks work on the integer struct values the contracts hold, so fields a change
+leaves alone are sent back bit for bit. The first half of the module is pure (no
+chain); the `read_*` and `plan_*` functions take ape contract handles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector
+
+from risk.params import GROUPS, Field, ParamError, ParamGroup, RateLimit
+
+WAD = 10**18
+DAY = 86_400
+GRACE_PERIOD = 14 * DAY  # Timelock.GRACE_PERIOD: a queued change expires eta + this
+
+# Timelock.Proposal.state
+STATE_NAMES = {0: "none", 1: "queued", 2: "executed", 3: "vetoed"}
+QUEUED = 1
+
+# group -> (contract holding it, its setter, its public getter)
+TARGETS = {
+    "margin": ("config", "set_margin_params", "margin_params"),
+    "liquidation": ("config", "set_liquidation_params", "liquidation_params"),
+    "oracle": ("oracle", "set_oracle_params", "params"),
+    "pool": ("config", "set_pool_params", "pool_params"),
+    "limits": ("config", "set_limits", "limits"),
+}
+# fields the contracts check against bounds only (RiskConfig._check_margin passes False)
+NOT_RATE_LIMITED = {("margin", "spot_steps")}
+
+
+class ChangeError(ValueError):
+    """A change that cannot be built (unknown group or field, not a number)."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the contracts would refuse a change of one field."""
+
+    field: str  # "<group>.<field>"
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class DecodedCall:
+    """A timelock proposal's calldata read back: the function and its arguments."""
+
+    function: str
+    group: str | None  # the parameter group, when the call sets one
+    values: dict[str, float | int]  # human units (risk.params scales)
+    raw: tuple[int, ...]
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={_fmt_human(v)}" for k, v in self.values.items())
+        return f"{self.function}({args})"
+
+
+# --- encoding ---
+
+
+def group_class(group: str) -> type[ParamGroup]:
+    if group not in GROUPS:
+        raise ChangeError(f"unknown parameter group '{group}'; groups: {', '.join(GROUPS)}")
+    return GROUPS[group]
+
+
+def _struct_sig(function: str, n: int) -> str:
+    return f"{function}(({','.join(['uint256'] * n)}))"
+
+
+def encode_set(group: str, raw: Sequence[int]) -> bytes:
+    """Calldata of the setter of `group` with the struct `raw` (chain units)."""
+    cls = group_class(group)
+    n = len(cls.FIELDS)
+    if len(raw) != n:
+        raise ChangeError(f"{group}: {n} fields expected, got {len(raw)}")
+    sig = _struct_sig(TARGETS[group][1], n)
+    return function_signature_to_4byte_selector(sig) + encode(
+        [f"({','.join(['uint256'] * n)})"], [tuple(int(x) for x in raw)]
+    )
+
+
+def _decoders() -> dict[bytes, tuple[str, str | None, list[str], tuple[Field, ...]]]:
+    out: dict[bytes, tuple[str, str | None, list[str], tuple[Field, ...]]] = {}
+    for group, (_, setter, _) in TARGETS.items():
+        fields = GROUPS[group].FIELDS
+        sig = _struct_sig(setter, len(fields))
+        types = [f"({','.join(['uint256'] * len(fields))})"]
+        out[function_signature_to_4byte_selector(sig)] = (setter, group, types, fields)
+    out[function_signature_to_4byte_selector("set_rate_limit(uint256,(uint256,uint256))")] = (
+        "set_rate_limit",
+        None,
+        ["uint256", "(uint256,uint256)"],
+        RateLimit.FIELDS,
+    )
+    out[function_signature_to_4byte_selector("set_delay(uint256)")] = (
+        "set_delay",
+        None,
+        ["uint256"],
+        (Field("delay", 1, 60, 30 * DAY),),
+    )
+    return out
+
+
+DECODERS = _decoders()
+GROUP_BY_ID = {cls.GROUP_ID: name for name, cls in GROUPS.items()}
+
+
+def decode_call(data: bytes) -> DecodedCall | None:
+    """Read a proposal's calldata back into its function and values; None if unknown."""
+    data = bytes(data)
+    entry = DECODERS.get(data[:4])
+    if entry is None:
+        return None
+    function, group, types, fields = entry
+    try:
+        args = decode(types, data[4:])
+    except Exception:  # noqa: BLE001 - malformed calldata is shown raw, never fatal
+        return None
+    if function == "set_rate_limit":
+        gid, limit = args
+        raw = tuple(int(x) for x in limit)
+        values = {"group": GROUP_BY_ID.get(int(gid), int(gid))}
+        values.update({f.name: f.to_human(v) for f, v in zip(fields, raw, strict=True)})
+        return DecodedCall(function, GROUP_BY_ID.get(int(gid)), values, raw)  # type: ignore[arg-type]
+    raw = tuple(int(x) for x in (args[0] if len(types) == 1 and types[0][0] == "(" else args))
+    values = {f.name: f.to_human(v) for f, v in zip(fields, raw, strict=True)}
+    return DecodedCall(function, group, values, raw)
+
+
+# --- building and checking a change ---
+
+
+def parse_changes(group: str, changes: Sequence[str] | Mapping[str, Any]) -> dict[str, int]:
+    """`["im_factor=1.4", ...]` or `{"im_factor": 1.4}` -> {field: chain value}.
+
+    Values are in the human units of risk.params (fractions, seconds, contracts).
+    """
+    cls = group_class(group)
+    by_name = {f.name: f for f in cls.FIELDS}
+    if isinstance(changes, Mapping):
+        items = list(changes.items())
+    else:
+        items = []
+        for text in changes:
+            if "=" not in text:
+                raise ChangeError(f"'{text}': expected field=value")
+            key, _, value = text.partition("=")
+            items.append((key.strip(), value.strip()))
+    if not items:
+        raise ChangeError(f"{group}: no change given (field=value ...)")
+    out: dict[str, int] = {}
+    for key, value in items:
+        f = by_name.get(key)
+        if f is None:
+            raise ChangeError(f"{group}.{key}: unknown field; fields: {', '.join(by_name)}")
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise ChangeError(f"{group}.{key}: '{value}' is not a number") from None
+        if not number.is_finite():
+            raise ChangeError(f"{group}.{key}: '{value}' is not a finite number")
+        raw = number * f.scale
+        if f.scale == 1 and raw != raw.to_integral_value():
+            raise ChangeError(f"{group}.{key}: '{value}' must be a whole number (seconds/count)")
+        if raw < 0:
+            raise ChangeError(f"{group}.{key} = {value} is negative")
+        out[key] = int(raw.to_integral_value())
+    return out
+
+
+def apply_changes(
+    group: str, current: Sequence[int], changes: Mapping[str, int]
+) -> tuple[int, ...]:
+    """The new struct: the current one with the changed fields replaced (chain units)."""
+    fields = group_class(group).FIELDS
+    return tuple(int(changes.get(f.name, v)) for f, v in zip(fields, current, strict=True))
+
+
+def check_bounds(group: str, new: Sequence[int]) -> list[Refusal]:
+    """Hard bounds of every field and the cross-field rules (risk.params, the contracts')."""
+    cls = group_class(group)
+    out = []
+    for f, v in zip(cls.FIELDS, new, strict=True):
+        if not f.lo <= v <= f.hi:
+            out.append(
+                Refusal(
+                    f"{group}.{f.name}",
+                    f"{group}.{f.name} = {_fmt(f, v)} outside allowed range {f.describe_range()}",
+                )
+            )
+    if not out:
+        try:
+            cls.from_chain(new)._check_relations()
+        except ParamError as exc:
+            name = str(exc).split(" ", 1)[0]
+            out.append(Refusal(name, str(exc)))
+    return out
+
+
+def check_rate_limit(
+    group: str,
+    old: Sequence[int],
+    new: Sequence[int],
+    max_rel_change: int,
+    min_interval: int,
+    last_updates: Sequence[int],
+    at: int,
+) -> list[Refusal]:
+    """param_guard._check_field's rate limit, for every changed field, at time `at`.
+
+    Args:
+        old, new: the struct in force and the proposed one (chain units).
+        max_rel_change: 1e18 = 100% of the current value (of the upper bound if it is 0).
+        min_interval: seconds between two changes of one field.
+        last_updates: per field, the time it last changed (0: never).
+        at: when the change would execute (a proposal's eta).
+    """
+    fields = group_class(group).FIELDS
+    out = []
+    for i, f in enumerate(fields):
+        o, n = int(old[i]), int(new[i])
+        if n == o or (group, f.name) in NOT_RATE_LIMITED:
+            continue
+        name = f"{group}.{f.name}"
+        last = int(last_updates[i])
+        if last != 0 and at < last + min_interval:
+            ready = last + min_interval
+            out.append(
+                Refusal(
+                    name,
+                    f"{name} changed too recently: last change {_when(last)}, at most one "
+                    f"change per {min_interval} s, so it may next change at {_when(ready)} "
+                    f"({ready - at} s after this change could execute)",
+                )
+            )
+            continue
+        scale = o if o != 0 else f.hi
+        allowed = max_rel_change * scale // WAD
+        delta = abs(n - o)
+        if delta > allowed:
+            lo, hi = max(f.lo, o - allowed), min(f.hi, o + allowed)
+            basis = "of the current value" if o != 0 else "of the upper bound (current is 0)"
+            out.append(
+                Refusal(
+                    name,
+                    f"{name}: change {_fmt(f, o)} -> {_fmt(f, n)} exceeds the rate limit: "
+                    f"at most {_fmt(f, allowed)} per change ({max_rel_change / WAD:.4g} {basis}), "
+                    f"so between {_fmt(f, lo)} and {_fmt(f, hi)} now; larger moves need "
+                    f"steps at least {min_interval} s apart",
+                )
+            )
+    return out
+
+
+def proposal_status(state: int, eta: int, now: int) -> str:
+    """pending (before eta), executable, expired (after eta + grace), executed, vetoed."""
+    if state != QUEUED:
+        return STATE_NAMES.get(state, f"state {state}")
+    if now < eta:
+        return "pending"
+    if now <= eta + GRACE_PERIOD:
+        return "executable"
+    return "expired"
+
+
+def _fmt(f: Field, raw: int) -> str:
+    return _fmt_human(f.to_human(int(raw)))
+
+
+def _fmt_human(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.10g}"
+    return str(v)
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# --- reading the chain (ape contract handles) ---
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """A parameter group as in force on-chain, with its rate limit state."""
+
+    group: str
+    raw: tuple[int, ...]
+    max_rel_change: int
+    min_interval: int
+    last_updates: tuple[int, ...]
+
+    def human(self) -> ParamGroup:
+        return group_class(self.group).from_chain(self.raw)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One timelock proposal, its calldata decoded."""
+
+    id: int
+    target: str
+    target_name: str  # "config", "oracle", "timelock" or the address
+    data: bytes
+    eta: int
+    state: int
+    call: DecodedCall | None
+
+    def status(self, now: int) -> str:
+        return proposal_status(self.state, self.eta, now)
+
+    def describe(self) -> str:
+        what = self.call.describe() if self.call else f"calldata 0x{self.data.hex()}"
+        return f"{self.target_name}.{what}"
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    """A proposed change, checked: send it only when `refusals` is empty."""
+
+    group: str
+    target: str  # address of the contract holding the group
+    old: tuple[int, ...]
+    new: tuple[int, ...]
+    data: bytes
+    eta: int
+    refusals: list[Refusal]
+
+    def diff(self) -> list[tuple[str, str, str]]:
+        fields = group_class(self.group).FIELDS
+        return [
+            (f.name, _fmt(f, o), _fmt(f, n))
+            for f, o, n in zip(fields, self.old, self.new, strict=True)
+            if o != n
+        ]
+
+
+def _holder(deployment: Any, group: str) -> Any:
+    return getattr(deployment, TARGETS[group][0])
+
+
+def read_group(deployment: Any, group: str) -> GroupState:
+    holder = _holder(deployment, group)
+    cls = group_class(group)
+    raw = tuple(int(x) for x in getattr(holder, TARGETS[group][2])())
+    limit = holder.rate_limit(cls.GROUP_ID)
+    last = tuple(int(holder.last_update(cls.GROUP_ID, i)) for i in range(len(cls.FIELDS)))
+    return GroupState(group, raw, int(limit[0]), int(limit[1]), last)
+
+
+def read_proposals(deployment: Any, *, include_done: bool = False) -> list[Proposal]:
+    """Every queued proposal (and executed/vetoed ones with include_done), oldest first."""
+    tl = deployment.timelock
+    names = {
+        str(deployment.config.address).lower(): "config",
+        str(deployment.oracle.address).lower(): "oracle",
+        str(tl.address).lower(): "timelock",
+    }
+    out = []
+    for pid in range(int(tl.proposal_count())):
+        target, data, eta, state = tl.proposals(pid)
+        if state != QUEUED and not include_done:
+            continue
+        data = bytes(data)
+        out.append(
+            Proposal(
+                pid,
+                str(target),
+                names.get(str(target).lower(), str(target)),
+                data,
+                int(eta),
+                int(state),
+                decode_call(data),
+            )
+        )
+    return out
+
+
+def plan_change(deployment: Any, group: str, changes: Mapping[str, int], now: int) -> ChangePlan:
+    """Build the new struct from the one in force and check it as the contracts will at eta."""
+    state = read_group(deployment, group)
+    new = apply_changes(group, state.raw, changes)
+    eta = now + int(deployment.timelock.delay())
+    refusals = check_bounds(group, new)
+    if not refusals:
+        refusals = check_rate_limit(
+            group,
+            state.raw,
+            new,
+            state.max_rel_change,
+            state.min_interval,
+            state.last_updates,
+            eta,
+        )
+    if new == state.raw:
+        refusals.append(Refusal(group, f"{group}: the change leaves every field as it is"))
+    target = str(_holder(deployment, group).address)
+    return ChangePlan(group, target, state.raw, new, encode_set(group, new), eta, refusals)
