@@ -1,78 +1,220 @@
-"""Keepers: the oracle updater, the liquidator and the settler.
+"""Keepers: the oracle updater, liquidators, the settler and the series lister.
 
-They read state and act through the same contracts as everyone else; each counts
-what it did and what reverted.
+Each reads the model's view of the chain (the account index and the oracle as of the
+last block), decides with agents.decisions (the rules the live bots use too) and queues
+its transactions for this step's block. Liquidators compete: they bid a share of their
+expected profit as priority fee, and the block orders them by it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import mesa
+
+from agents import decisions
 
 if TYPE_CHECKING:
     from sims.model import OptionsMarketModel
 
 WAD = 10**18
+GWEI = 10**9
 
 
-class OracleUpdater(mesa.Agent):
-    """Pushes the market's spot and ATM vol every step, unless it is down."""
-
-    model: OptionsMarketModel
-
-    def __init__(self, model: OptionsMarketModel, account):
-        super().__init__(model)
-        self.account = account
-        self.updates = 0
-
-    def step(self) -> None:
-        self.update()
-
-    def update(self) -> None:
-        m = self.model
-        m.chain_api.push_oracle(self.account, m.spot, m.vol)
-        self.updates += 1
-
-
-class Liquidator(mesa.Agent):
-    """Liquidates every account below maintenance margin, in full, when it can.
-
-    The liquidator needs its own margin: it is funded at the start of the run.
-    """
+class Keeper(mesa.Agent):
+    """An account that sends transactions and counts what became of them."""
 
     model: OptionsMarketModel
 
-    def __init__(self, model: OptionsMarketModel, account, capital_usdc: float):
+    def __init__(self, model: OptionsMarketModel, account: str):
         super().__init__(model)
         self.account = account
-        self.capital_usdc = capital_usdc
-        self.liquidations = 0
+        self.sent = 0
+        self.done = 0
         self.reverts = 0
+        self.gas_spent_usd = 0.0
 
-    def step(self) -> None:
-        for account in self.model.chain_api.liquidatable(self.model.trader_accounts()):
-            self.liquidate(account)
-
-    def liquidate(self, account) -> None:
-        if self.model.chain_api.liquidate(self.account, account):
-            self.liquidations += 1
+    def on_outcome(self, outcome: Any) -> None:
+        self.gas_spent_usd += self.model.gas_cost_usd(outcome)
+        if outcome.ok:
+            self.done += 1
         else:
             self.reverts += 1
 
 
-class Settler(mesa.Agent):
-    """After an expiry's price is fixed, settles every account's expired positions."""
+class OracleUpdater(Keeper):
+    """Pushes spot and ATM vols on the heartbeat or when spot moves past the deviation
+    threshold; stops while the scenario's oracle is down and lags by `lag_steps`."""
 
-    model: OptionsMarketModel
-
-    def __init__(self, model: OptionsMarketModel, account):
-        super().__init__(model)
-        self.account = account
-        self.settlements = 0
+    def __init__(
+        self, model: OptionsMarketModel, account: str, deviation: float = 0.005, lag_steps: int = 0
+    ):
+        super().__init__(model, account)
+        self.deviation = deviation
+        self.lag_steps = lag_steps
 
     def step(self) -> None:
-        api = self.model.chain_api
-        for holder, series_id in api.settleable(self.model.all_accounts()):
-            if api.settle(self.account, holder, series_id):
-                self.settlements += 1
+        m = self.model
+        k = max(0, m.step_index - self.lag_steps)
+        if not m.path.oracle_live[k]:
+            return
+        spot, last = float(m.path.spot[k]), m.oracle.spot
+        heartbeat = m.oracle.heartbeat
+        if not decisions.oracle_update_due(
+            m.now, m.oracle.updated_at, last, spot, heartbeat, self.deviation
+        ):
+            return
+        price = decisions.clamp_to_deviation(spot, last, 0.99 * m.oracle.max_spot_deviation)
+        expiries = m.live_expiries()
+        iv = float(m.path.reference_iv[k])
+        vols = [
+            int(
+                decisions.clamp_to_deviation(
+                    iv, m.oracle.vol_of.get(e, iv), 0.99 * m.oracle.max_vol_deviation
+                )
+                * WAD
+            )
+            for e in expiries
+        ]
+        # first in the block: everyone else acts on the new price
+        m.send(
+            self, "oracle", "push", int(price * WAD), expiries, vols, tip_gwei=m.cfg.oracle_tip_gwei
+        )
+        self.sent += 1
+
+
+class Liquidator(Keeper):
+    """Finds accounts below MM with the risk engine at the price the oracle is about to
+    show, and liquidates those whose reward beats gas (and slippage) now."""
+
+    def __init__(
+        self, model: OptionsMarketModel, account: str, capital_usdc: float, bid_share: float
+    ):
+        super().__init__(model, account)
+        self.capital_usdc = capital_usdc
+        self.bid_share = bid_share  # share of the expected profit bid as priority fee
+        self.profit_usd = 0.0
+
+    def step(self) -> None:
+        self.unwind()
+        self.liquidate()
+
+    @property
+    def unwind_tip(self) -> float:
+        """Just below the oracle update, above any liquidation bid: unwinds land first."""
+        return self.model.cfg.oracle_tip_gwei - 1.0
+
+    def unwind(self) -> None:
+        """Sell back to the pool what earlier liquidations handed over (an account holds at
+        most 8 positions, and the keeper's capital is for liquidating, not for carrying risk);
+        before this block's liquidations, so the slots are free for them."""
+        m = self.model
+        for sid, size in m.index.raw_positions.get(self.account.lower(), {}).items():
+            if sid in m.tradeable_series():
+                q = -size  # exactly: dust would still take one of the 8 slots
+                if q != 0:
+                    limit = 10**30 if q > 0 else 0
+                    m.send(
+                        self,
+                        "market",
+                        "trade",
+                        sid,
+                        q,
+                        limit,
+                        tip_gwei=self.unwind_tip,
+                        label="trade",
+                    )
+
+    def liquidate(self) -> None:
+        m = self.model
+        accounts, equity, margin = m.engine_margins()
+        if not len(accounts):
+            return
+        p = m.params
+        gas_usd_price = m.spot
+        tradeable = set(m.tradeable_series())
+        # after this block's unwinds the keeper still holds what cannot be traded (expired)
+        slots = {
+            sid for sid in m.index.positions.get(self.account.lower(), {}) if sid not in tradeable
+        }
+        for i in decisions.liquidation_candidates(equity, margin.mm)[
+            : m.cfg.max_liquidations_per_keeper
+        ]:
+            account = accounts[i]
+            if account == self.account.lower():
+                continue
+            taken = slots | set(m.index.positions.get(account, {}))
+            if len(taken) > 8:  # the market's MAX_POSITIONS: the liquidation would revert
+                continue
+            d = m.discount_now(account)
+            profit = decisions.liquidation_profit(
+                float(equity[i]), float(margin.mm[i]), d, p["margin"].im_factor,
+                p["liquidation"].target_buffer, m.cfg.liquidation_gas, m.gas_gwei, gas_usd_price,
+            )  # fmt: skip
+            if profit <= 0:
+                continue
+            cap = self.unwind_tip - 1.0
+            tip = decisions.bid_tip_gwei(
+                profit, m.cfg.liquidation_gas, gas_usd_price, self.bid_share, cap
+            )
+            m.send(self, "market", "liquidate", account, WAD, tip_gwei=tip, label="liquidate")
+            slots = taken
+            self.sent += 1
+
+    def on_outcome(self, outcome: Any) -> None:
+        super().on_outcome(outcome)
+        for ev in outcome.events:
+            if ev.name == "Liquidation":
+                a = ev.args
+                self.profit_usd += a["fraction"] / WAD * a["discount"] / WAD * a["mm"] / WAD
+        self.profit_usd -= self.model.gas_cost_usd(outcome)
+
+
+class Settler(Keeper):
+    """After an expiry's price is fixed, settles every position in it, then retires the
+    series once nobody holds it."""
+
+    def step(self) -> None:
+        m = self.model
+        idx = m.index
+        expiry_of = {sid: s.expiry for sid, s in idx.series.items()}
+        pairs = decisions.settle_candidates(idx.positions, expiry_of, m.oracle.settlement, m.now)
+        for account, sid in pairs[: m.cfg.max_settlements_per_step]:
+            m.send(self, "market", "settle", account, sid, label="settle")
+            self.sent += 1
+        if not pairs:
+            for sid in m.retirable_series():
+                m.send(self, "market", "retire_series", sid, label="retire")
+
+
+class SeriesLister(Keeper):
+    """Keeps one expiry listed per tenor in `list_tenors_days` (strikes around spot, calls
+    and puts): when fewer expiries than tenors are left more than a day ahead, it lists
+    the longest tenor again (all of them at the start)."""
+
+    def step(self) -> None:
+        m = self.model
+        tenors = sorted(m.cfg.list_tenors_days)
+        ahead = {s.expiry for s in m.index.series.values() if s.expiry > m.now + 86_400}
+        if len(ahead) >= len(tenors):
+            return
+        todo = tenors if not ahead else tenors[-1:]
+        per_expiry = 2 * len(m.cfg.strikes_pct)
+        for days in todo:
+            if m.live_series_count() + per_expiry * (1 + todo.index(days)) > 32:
+                return
+            expiry = m.now + int(days * 86_400)
+            expiry -= expiry % 3_600
+            for pct in m.cfg.strikes_pct:
+                strike = int(round(m.spot * pct)) * WAD
+                for is_call in (True, False):
+                    m.send(
+                        self,
+                        "market",
+                        "create_series",
+                        strike,
+                        expiry,
+                        is_call,
+                        label="create_series",
+                    )
+                    self.sent += 1

@@ -55,9 +55,11 @@ GAS_LIMITS: dict[str, int] = {
     "approve": 80_000,
     "mint": 100_000,
     "deposit": 200_000,
-    "withdraw": 2_000_000,
-    "trade": 2_000_000,
-    "liquidate": 3_500_000,
+    "pool_deposit": 2_000_000,  # values the pool's book (pool_state) before minting shares
+    "redeem": 2_000_000,
+    "withdraw": 4_000_000,
+    "trade": 6_000_000,  # a reducing trade on 8 positions values the book twice: ~3.5M
+    "liquidate": 8_000_000,  # two 8-position books valued: the account and the keeper
     "settle": 400_000,
     "push": 600_000,
 }

@@ -1,29 +1,29 @@
 """The `optsim` command.
 
-    optsim run [--seed N] [--steps N] [--chain anvil|embedded] [--out DIR] [--no-crash]
+    optsim run [--scenario NAME|FILE.yaml] [--seed N] [--steps N] [--no-governance]
+               [--no-compare] [--chain anvil|embedded] [--config FILE.yaml] [--out DIR]
+    optsim run --list-scenarios
     optsim margin | calibrate | design ...   (the risk engine: see risk/cli.py)
 
 `run` starts a local chain (anvil from node_modules through ape-foundry, or ape's
 embedded chain), deploys the protocol from deployments/local.yaml, runs the market
 model step by step and writes a results folder with its report; the chain is stopped
-at the end, also on errors and Ctrl-C.
+at the end, also on errors and Ctrl-C. By default the same seed runs twice, with and
+without the risk committee's parameter feedback, side by side in the report.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from risk import cli as risk_cli
 
 ROOT = Path(__file__).resolve().parent.parent
-NETWORKS = {"anvil": "ethereum:local:foundry", "embedded": "ethereum:local:test"}
-START_TS = 1_900_000_000  # the simulated clock starts here (2030-03-17), whatever the wall clock
 
 
 def _positive_int(name: str, lo: int, hi: int):
@@ -43,17 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optsim", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a simulation on a local chain and write its report")
+    run.add_argument(
+        "--scenario", default=None, help="a named scenario or a YAML file (default crash)"
+    )
     run.add_argument("--seed", type=_positive_int("--seed", 0, 2**32 - 1), default=7)
     run.add_argument(
         "--steps",
         type=_positive_int("--steps", 1, 100_000),
-        default=168,
-        help="hourly blocks (default 168 = one week)",
+        default=None,
+        help="blocks of step_seconds (default 168 = one week of hours)",
     )
-    run.add_argument("--chain", choices=sorted(NETWORKS), default="anvil")
+    run.add_argument("--chain", choices=("anvil", "embedded"), default="anvil")
+    run.add_argument("--config", type=Path, default=None, help="YAML of SimConfig settings")
+    run.add_argument("--no-governance", action="store_true", help="no risk committee")
+    run.add_argument("--no-compare", action="store_true", help="skip the run without governance")
     run.add_argument("--out", type=Path, default=None, help="results folder (must not exist)")
-    run.add_argument("--no-crash", action="store_true", help="calm market: no crash in the path")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--list-scenarios", action="store_true", help="list the named scenarios")
     risk_cli.add_commands(sub)
     return parser
 
@@ -77,72 +83,66 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sims.model import SimConfig, SimConfigError
+    from sims.report import summarise, write_results
 
-    scenario = "calm" if args.no_crash else "crash"
-    cfg = SimConfig(steps=args.steps, crash_step=-1 if args.no_crash else min(96, args.steps // 2))
+    if args.list_scenarios:
+        from sims.scenarios import list_scenarios
+
+        for name, text in list_scenarios():
+            print(f"{name:14s} {text}")
+        return 0
     try:
-        cfg.validate()
-    except SimConfigError as exc:
+        overrides = {"scenario": args.scenario, "steps": args.steps}
+        if args.config is not None:
+            cfg = SimConfig.load(args.config, **overrides)
+        else:
+            cfg = SimConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+        if args.no_governance:
+            cfg = replace(cfg, governance=False)
+        from sims.scenarios import load_scenario
+
+        load_scenario(cfg.scenario)
+    except (SimConfigError, ValueError) as exc:
         print(f"optsim run: {exc}", file=sys.stderr)
         return 2
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    out = args.out or ROOT / "results" / f"{scenario}-seed{args.seed}-{stamp}"
+    name = Path(cfg.scenario).stem
+    out = args.out or ROOT / "results" / f"{name}-seed{args.seed}-{stamp}"
     if Path(out).exists():
         print(f"optsim run: --out {out} already exists", file=sys.stderr)
         return 2
 
     _chain_env()
     _quiet_imports()
-    import ape
+    from sims.runner import run_simulation
 
-    from sims.chain_api import ChainApi
-    from sims.deployment import DeployConfig, deploy_protocol
-    from sims.model import OptionsMarketModel
-    from sims.quiet import silence_revert_traces
-    from sims.report import summarise, write_results
-
-    logging.getLogger("ape").setLevel(logging.ERROR)
-    silence_revert_traces()
-    project = ape.Project(ROOT)
-    t0 = time.perf_counter()
-    with ape.networks.parse_network_choice(NETWORKS[args.chain]) as provider:
-        accts = list(ape.accounts.test_accounts)
-        deploy_cfg = DeployConfig.load(ROOT / "deployments" / "local.yaml")
-        deployment = deploy_protocol(project, accts[0], deploy_cfg, create_series=False)
-        uri = getattr(provider, "uri", None) if args.chain == "anvil" else None
-        api = ChainApi(deployment, ape.chain, uri, start_ts=START_TS)
-        model = OptionsMarketModel(api, accts, cfg, seed=args.seed)
-        t_setup = time.perf_counter() - t0
-        for _ in tqdm(
-            range(cfg.steps),
-            desc=f"optsim {scenario} seed {args.seed}",
-            unit="block",
-            disable=args.quiet,
-        ):
-            model.step()
-        t_run = time.perf_counter() - t0 - t_setup
-    steps = model.datacollector.get_model_vars_dataframe()
-    summary = summarise(
-        steps,
-        {
-            "scenario": scenario,
-            "seed": args.seed,
-            "steps": cfg.steps,
-            "chain": args.chain,
-            "writers": cfg.writers,
-            "buyers": cfg.buyers,
-            "setup_seconds": round(t_setup, 2),
-            "run_seconds": round(t_run, 2),
-            "steps_per_second": round(cfg.steps / t_run, 2),
-            "tx_per_second": round(float(steps["txs"].sum()) / t_run, 1),
-        },
-    )
-    report = write_results(steps, summary, Path(out))
-    print(
-        f"LP return {summary['lp_return']:+.2%}, liquidations {summary['liquidations']}, "
-        f"bad debt {summary['bad_debt_usd']:,.0f} USD, {summary['transactions']} txs "
-        f"in {t_run:.0f} s"
-    )
+    variants = {"governance" if cfg.governance else "no_governance": cfg}
+    if cfg.governance and not args.no_compare:
+        variants["no_governance"] = replace(cfg, governance=False)
+    runs, summaries, log = {}, {}, []
+    for label, variant in variants.items():
+        bar = tqdm(total=variant.steps, desc=f"optsim {name} seed {args.seed} ({label})",
+                   unit="block", disable=args.quiet)  # fmt: skip
+        try:
+            result = run_simulation(
+                variant, args.seed, args.chain, progress=lambda _, bar=bar: bar.update(1)
+            )
+        except SimConfigError as exc:
+            print(f"optsim run: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            bar.close()
+        runs[label] = result.steps
+        summaries[label] = summarise(result.steps, result.meta)
+        log = log or result.governance_log
+    summary = {"scenario": cfg.scenario, "seed": args.seed, "runs": summaries}
+    report = write_results(runs, summary, Path(out), log)
+    for label, s in summaries.items():
+        print(
+            f"{label}: LP return {s['lp_return']:+.2%}, liquidations {s['liquidations']}, "
+            f"bad debt {s['bad_debt_usd']:,.0f} USD, {s['parameter_changes']} parameter changes, "
+            f"{s['transactions']} txs in {s['run_seconds']:.0f} s"
+        )
     print(f"report: {report}")
     return 0
 

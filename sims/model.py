@@ -1,29 +1,42 @@
 """The options market as a Mesa model run against the deployed contracts.
 
-One step is one block of simulated time (an hour by default). `step()` reads as the
-order of events in that block: time moves and the market moves, the oracle updater
-reports it, traders trade, the liquidator and the settler act, metrics are collected.
+One step is one block. `step()` reads as the order of events in that block: the outside
+market moves (the scenario's MarketPath), the oracle updater reports it with the highest
+tip, the lister lists expiries, traders trade, keepers liquidate and settle, the risk
+committee reviews parameters; then the block is mined at the step's timestamp, every
+outcome goes back to the agent that sent it, and metrics are collected from the new state.
 
-First increment of the simulation issue: agents act through ape one transaction at a
-time. Batched sending, the governance agent, LPs, hedgers and the scenario library
-come next.
+Agents never touch the chain directly: they queue transactions with `send()`, and read
+the model's view of the chain as of the last block (`oracle`, `index`, `params`,
+`pool`). Margins for keepers and traders come from the risk engine over the account
+index (sims.accounts), re-read only for the accounts each block's events touched.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import logging
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import mesa
 import numpy as np
+import yaml
 
-from agents.keepers import Liquidator, OracleUpdater, Settler
-from agents.traders import OptionBuyer, OptionWriter
-from sims.chain_api import ChainApi
+from agents.keepers import Liquidator, OracleUpdater, SeriesLister, Settler
+from agents.traders import NoiseTrader, OptionWriter
+from risk.params import GROUPS, LiquidationParams, MarginParams, RateLimit
+from sims.accounts import AccountIndex
+from sims.market_path import MarketPath
 
+log = logging.getLogger("optsim.sim")
 DAY = 86_400
 HOUR = 3_600
+WAD = 10**18
+USDC = 10**6
+GWEI = 10**9
+GROUP_IDS = {"margin": 0, "liquidation": 1, "pool": 3, "limits": 4}
 
 
 class SimConfigError(ValueError):
@@ -34,180 +47,544 @@ class SimConfigError(ValueError):
 class SimConfig:
     """Settings of one run (validated: errors name the field and the allowed range)."""
 
+    scenario: str = "crash"
     steps: int = 168  # one week of hourly blocks
     step_seconds: int = HOUR
-    writers: int = 4
-    buyers: int = 3
-    writer_capital: float = 20_000.0  # USDC each
-    buyer_capital: float = 20_000.0
-    pool_capital: float = 2_000_000.0
     spot0: float = 2_000.0
-    vol: float = 0.7  # annualised vol of the price path and the oracle's ATM vol
-    crash_step: int = 96  # step at which the crash starts (-1: no crash)
-    crash_size: float = 0.35  # total fall of the crash
-    crash_steps: int = 6  # hours it takes
+    vol0: float = 0.7
+    writers: int = 6
+    noise_traders: int = 4
+    liquidators: int = 2
+    governance: bool = True
+    governance_every_hours: int = 24
+    history_hours: int = 24 * 30  # calm market before the run, the committee's first data
+    writer_capital: float = 20_000.0  # USDC each
+    trader_capital: float = 20_000.0
+    liquidator_capital: float = 2_000_000.0
+    pool_capital: float = 2_000_000.0
     writer_max_usage: float = 0.9  # writers sell while IM < this share of their equity
     activity: float = 0.25  # probability a trader acts in a step
+    strikes_pct: tuple[float, ...] = (0.8, 0.9, 1.0, 1.1, 1.2)
+    list_tenors_days: tuple[float, ...] = (3.0, 10.0)  # expiries kept listed
+    oracle_tip_gwei: float = 1_000.0  # the updater's priority fee: first in every block
+    liquidation_gas: float = 1_800_000.0  # what a keeper expects a liquidation to cost
+    liquidator_bid_share: tuple[float, ...] = (0.5, 0.2)  # per liquidator, cycled
+    max_liquidations_per_keeper: int = 10
+    max_settlements_per_step: int = 40
+
+    RANGES = {
+        "steps": (1, 100_000),
+        "step_seconds": (60, DAY),
+        "spot0": (1.0, 1e7),
+        "vol0": (0.05, 3.0),
+        "writers": (0, 2_000),
+        "noise_traders": (0, 2_000),
+        "liquidators": (0, 20),
+        "governance_every_hours": (1, 24 * 30),
+        "history_hours": (0, 24 * 365),
+        "writer_capital": (100.0, 1e9),
+        "trader_capital": (100.0, 1e9),
+        "liquidator_capital": (1_000.0, 1e12),
+        "pool_capital": (1_000.0, 1e12),
+        "writer_max_usage": (0.01, 1.0),
+        "activity": (0.0, 1.0),
+        "oracle_tip_gwei": (0.0, 1e6),
+        "liquidation_gas": (0.0, 3e7),
+        "max_liquidations_per_keeper": (1, 1_000),
+        "max_settlements_per_step": (1, 1_000),
+    }
 
     def validate(self) -> None:
-        checks = [
-            ("steps", 1 <= self.steps <= 100_000, "[1, 100000]"),
-            ("step_seconds", 60 <= self.step_seconds <= DAY, "[60, 86400]"),
-            ("writers", 0 <= self.writers <= 20, "[0, 20]"),
-            ("buyers", 0 <= self.buyers <= 20, "[0, 20]"),
-            ("spot0", 1 <= self.spot0 <= 1e7, "[1, 1e7]"),
-            ("vol", 0.05 <= self.vol <= 3, "[0.05, 3]"),
-            ("crash_size", 0 <= self.crash_size < 0.9, "[0, 0.9)"),
-            ("crash_steps", 1 <= self.crash_steps <= 1_000, "[1, 1000]"),
-            ("activity", 0 <= self.activity <= 1, "[0, 1]"),
-            ("writer_max_usage", 0 < self.writer_max_usage <= 1, "(0, 1]"),
-            ("pool_capital", 1_000 <= self.pool_capital <= 1e12, "[1000, 1e12]"),
-        ]
-        for name, ok, allowed in checks:
-            if not ok:
-                raise SimConfigError(
-                    f"{name} = {getattr(self, name)} outside allowed range {allowed}"
-                )
+        for name, (lo, hi) in self.RANGES.items():
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not lo <= value <= hi
+            ):
+                raise SimConfigError(f"{name} = {value!r} outside allowed range [{lo}, {hi}]")
+        if not self.strikes_pct or not all(0.2 <= k <= 5 for k in self.strikes_pct):
+            raise SimConfigError(
+                f"strikes_pct = {self.strikes_pct} outside allowed range: 1-16 values in [0.2, 5]"
+            )
+        if len(self.strikes_pct) > 16:
+            raise SimConfigError(
+                f"strikes_pct: {len(self.strikes_pct)} values, at most 16 (32 live series)"
+            )
+        if not self.list_tenors_days or not all(0.1 <= d <= 365 for d in self.list_tenors_days):
+            raise SimConfigError(
+                f"list_tenors_days = {self.list_tenors_days} outside allowed range [0.1, 365]"
+            )
+        if (len(self.list_tenors_days) + 1) * 2 * len(self.strikes_pct) > 32:
+            raise SimConfigError(
+                f"list_tenors_days and strikes_pct: (tenors + 1) x strikes x 2 = "
+                f"{(len(self.list_tenors_days) + 1) * 2 * len(self.strikes_pct)} outside allowed "
+                "range [2, 32] (the market's live series, with one expiry rolling over)"
+            )
+        if not self.liquidator_bid_share or not all(0 <= s <= 1 for s in self.liquidator_bid_share):
+            raise SimConfigError(
+                f"liquidator_bid_share = {self.liquidator_bid_share} outside allowed range [0, 1]"
+            )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SimConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise SimConfigError(f"unknown setting(s) {unknown}; allowed: {sorted(names)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides: Any) -> SimConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise SimConfigError(f"--config: no such file {path}")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise SimConfigError(f"--config: {path} is not a mapping of settings")
+        return cls.from_dict({**data, **{k: v for k, v in overrides.items() if v is not None}})
+
+    def n_accounts(self) -> int:
+        """Keys the run needs besides the deployer: LP, settler, liquidators, traders."""
+        return 2 + self.liquidators + self.writers + self.noise_traders
+
+
+@dataclass
+class OracleView:
+    """The on-chain oracle as of the last block."""
+
+    spot: float = 0.0
+    updated_at: int = 0
+    vol_of: dict[int, float] = field(default_factory=dict)  # expiry -> vol
+    settlement: dict[int, float] = field(default_factory=dict)  # expiry -> price (0 = not yet)
+    heartbeat: int = HOUR
+    max_spot_deviation: float = 0.25
+    max_vol_deviation: float = 1.0
+
+
+@dataclass
+class StepTally:
+    """What happened on-chain in one block, from its receipts."""
+
+    txs: int = 0
+    reverts: int = 0
+    rejected: int = 0
+    gas: int = 0
+    liquidations: int = 0
+    liquidated_mm_usd: float = 0.0
+    bad_debt_usd: float = 0.0
+    socialised_usd: float = 0.0
+    settlements: int = 0
+    trades: int = 0
+    param_changes: int = 0
+    proposals: int = 0
 
 
 class OptionsMarketModel(mesa.Model):
-    """Traders and keepers on a deployed options protocol, one block per step."""
+    """Traders and keepers on a deployed options protocol, one block per step.
 
-    def __init__(self, api: ChainApi, accounts: list[Any], cfg: SimConfig, seed: int | None = None):
+    Args:
+        chain: a sims.chain.Chain on the deployed protocol (its block builder started).
+        cfg: the run's settings.
+        path: the outside market, cfg.steps + 1 entries.
+        history: (timestamps, spots, IVs) before the run, for the risk committee's fits.
+        admin: the deployer's address (series creator, oracle updater, proposer).
+        keys: addresses of the other agents' accounts (cfg.n_accounts() of them).
+        seed: all randomness comes from it.
+    """
+
+    def __init__(
+        self,
+        chain: Any,
+        cfg: SimConfig,
+        path: MarketPath,
+        admin: str,
+        keys: list[str],
+        seed: int | None = None,
+        history: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ):
         super().__init__(rng=seed)
         cfg.validate()
-        needed = 3 + cfg.writers + cfg.buyers
-        if len(accounts) < needed:
-            raise SimConfigError(f"accounts: {len(accounts)} given, {needed} needed")
+        if len(path.spot) < cfg.steps + 1:
+            raise SimConfigError(
+                f"path: {len(path.spot)} entries, need steps + 1 = {cfg.steps + 1}"
+            )
+        if len(keys) < cfg.n_accounts():
+            raise SimConfigError(f"accounts: {len(keys)} given, {cfg.n_accounts()} needed")
         self.cfg = cfg
-        self.chain_api = api
-        self.admin = accounts[0]
-        self.spot = cfg.spot0
-        self.vol = cfg.vol
-        self.path = self._price_path()
-        self.start = api.next_ts
-        self.series_ids: list[int] = []
-        self._series_cache: dict[int, tuple[float, int, bool]] = {}
-        self.now = self.start
+        self.history = history or (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+        self.chain = chain
+        self.contracts = chain.contracts
+        self.path = path
+        self.step_index = 0
+        self.now = int(path.timestamp[0])
+        self.start = self.now
+        self.spot = float(path.spot[0])
+        self.gas_gwei = float(path.gas_gwei[0])
+        self.oracle = OracleView()
+        self.oracle_next: float | None = None
+        self.index = AccountIndex()
+        self.params: dict[str, Any] = {}
+        self.pool: dict[str, float] = {}
+        self.tally = StepTally()
+        self.auction_start: dict[str, int] = {}
+        self._margins: tuple | None = None
+        self._live_ids: list[int] = []
+        self._pool_positions: dict[int, float] = {}
+        self.last_block: Any = None
+        self.revert_log: Counter = Counter()  # (label, reason) -> count, over the run
+        self._agents_by_id: dict[int, Any] = {}
 
-        self.updater = OracleUpdater(self, accounts[0])
-        self.liquidator = Liquidator(self, accounts[1], capital_usdc=5_000_000)
-        self.settler = Settler(self, accounts[2])
+        it = iter(keys)
+        self.admin = admin
+        self.lp_account = next(it)
+        self.updater = OracleUpdater(self, admin)
+        self.lister = SeriesLister(self, admin)
+        self.settler = Settler(self, next(it))
+        shares = cfg.liquidator_bid_share
+        self.liquidators = [
+            Liquidator(self, next(it), cfg.liquidator_capital, shares[i % len(shares)])
+            for i in range(cfg.liquidators)
+        ]
         self.writers = [
-            OptionWriter(self, a, cfg.writer_capital, cfg.activity, cfg.writer_max_usage)
-            for a in accounts[3 : 3 + cfg.writers]
+            OptionWriter(self, next(it), cfg.writer_capital, cfg.activity, cfg.writer_max_usage)
+            for _ in range(cfg.writers)
         ]
-        self.buyers = [
-            OptionBuyer(self, a, cfg.buyer_capital, cfg.activity)
-            for a in accounts[3 + cfg.writers : needed]
+        self.noise = [
+            NoiseTrader(self, next(it), cfg.trader_capital, cfg.activity)
+            for _ in range(cfg.noise_traders)
         ]
-        self._open_market()
+        self.governance = None
+        if cfg.governance:
+            from agents.governance import CommitteeConfig, GovernanceAgent, RiskCommittee
 
-        self.datacollector = mesa.DataCollector(
-            model_reporters={
-                "time": lambda m: m.now - m.start,
-                "spot": lambda m: m.spot,
-                **{
-                    k: (lambda m, k=k: m.state[k])
-                    for k in (
-                        "pool_nav",
-                        "lp_share_price",
-                        "insurance",
-                        "fees",
-                        "pool_open_interest",
-                        "pool_vega",
-                    )
-                },
-                "accounts_below_mm": lambda m: m.below_mm,
-                "liquidations": lambda m: m.last.liquidations,
-                "liquidated_mm": lambda m: m.last.liquidated_mm_usd,
-                "bad_debt": lambda m: m.last.bad_debt_usd,
-                "socialised": lambda m: m.last.socialised_usd,
-                "settlements": lambda m: m.last.settlements,
-                "txs": lambda m: m.last.txs,
-                "reverts": lambda m: m.last.reverts,
-                "gas": lambda m: m.last.gas,
-            }
+            committee = RiskCommittee(
+                CommitteeConfig(review_every_hours=cfg.governance_every_hours, seed=seed or 0)
+            )
+            self.governance = GovernanceAgent(self, admin, committee)
+        for a in self.agents:
+            self._agents_by_id[a.unique_id] = a
+        self.traders = [*self.writers, *self.noise]
+        self.index.watch(
+            [t.account for t in self.traders] + [lq.account for lq in self.liquidators]
         )
-        self.last = api.new_step()
-        self.state = api.snapshot(self.series_ids)
-        self.below_mm = 0
+
+        self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
+        self._open_market()
         self.datacollector.collect(self)
 
-    # --- set-up ---
-
-    def _price_path(self) -> np.ndarray:
-        """GBM at the configured vol, with a crash of `crash_size` over `crash_steps`."""
-        c = self.cfg
-        dt = c.step_seconds / (365 * DAY)
-        shocks = self.rng.standard_normal(c.steps)
-        log_ret = -0.5 * c.vol**2 * dt + c.vol * math.sqrt(dt) * shocks
-        if 0 <= c.crash_step < c.steps:
-            end = min(c.crash_step + c.crash_steps, c.steps)
-            log_ret[c.crash_step : end] += math.log(1 - c.crash_size) / (end - c.crash_step)
-        return c.spot0 * np.exp(np.cumsum(log_ret))
+    # --- set-up: one block that funds everyone, lists the first expiries, pushes the oracle ---
 
     def _open_market(self) -> None:
-        """Series around the money for 3- and 10-day expiries, funded accounts and pool."""
-        api, c = self.chain_api, self.cfg
-        for days in (3, 10):
-            expiry = self.start + days * DAY
-            for k in (0.8, 0.9, 1.0, 1.1, 1.2):
-                for is_call in (True, False):
-                    self.series_ids.append(
-                        api.create_series(self.admin, c.spot0 * k, expiry, is_call)
-                    )
-        api.push_oracle(self.admin, self.spot, self.vol)
-        api.fund_pool(self.admin, c.pool_capital)
-        api.fund(self.liquidator.account, self.liquidator.capital_usdc)
-        for t in (*self.writers, *self.buyers):
-            t.fund()
+        c = self.cfg
+        token, max_uint = "token", 2**256 - 1
+        self.send(
+            self.updater, "oracle", "push", int(self.spot * WAD), [], [], tip_gwei=c.oracle_tip_gwei
+        )
+        self.lister.step()
+        funded = [(self.lp_account, c.pool_capital, "pool")]
+        funded += [(lq.account, lq.capital_usdc, "market") for lq in self.liquidators]
+        funded += [(t.account, t.capital_usdc, "market") for t in self.traders]
+        for account, usdc, venue in funded:
+            amount = int(usdc * USDC)
+            self.chain.send(account, token, "mint", account, amount, label="mint")
+            self.chain.send(
+                account, token, "approve", self.contracts[venue].address, max_uint, label="approve"
+            )
+            label = "pool_deposit" if venue == "pool" else "deposit"
+            self.chain.send(account, venue, "deposit", amount, label=label)
+        self._mine()
+        self._read_state()
+        # the first vols: push again now that the expiries exist
+        self.send(self.updater, "oracle", "push", int(self.spot * WAD), self.live_expiries(),
+                  [int(self.path.reference_iv[0] * WAD)] * len(self.live_expiries()),
+                  tip_gwei=c.oracle_tip_gwei)  # fmt: skip
+        self.now += 1
+        self._mine()
+        self._read_state()
 
-    # --- views the agents use ---
+    # --- what agents call ---
 
-    def live_tradeable_series(self) -> list[int]:
-        return [s for s in self.series_ids if self.expiry(s) > self.now + HOUR]
+    def send(self, agent: Any, contract: str, method: str, *args: Any, tip_gwei: float = 0.0,
+             label: str | None = None) -> None:  # fmt: skip
+        """Queue a transaction from the agent's account for this step's block."""
+        if agent is self.updater and method == "push" and args:
+            self.oracle_next = args[0] / WAD
+        self.chain.send(
+            agent.account, contract, method, *args, tip=int(tip_gwei * GWEI), label=label,
+            tag=agent.unique_id,
+        )  # fmt: skip
+
+    def gas_cost_usd(self, outcome: Any) -> float:
+        """The scenario's gas price (plus the tip) times gas used, at spot (gas token = ETH).
+        The local chain's base fee is ~0; the scenario's gas market is charged here."""
+        price_gwei = self.gas_gwei + outcome.request.tip / GWEI
+        return outcome.gas_used * price_gwei * 1e-9 * self.spot
+
+    def live_expiries(self) -> list[int]:
+        return sorted({s.expiry for s in self.index.series.values() if s.expiry > self.now})
+
+    def live_series_count(self) -> int:
+        return len(self._live_ids)
+
+    def tradeable_series(self) -> list[int]:
+        return [sid for sid in self._live_ids if self.index.series[sid].expiry > self.now + HOUR]
 
     def otm_series(self) -> list[int]:
         out = []
-        for s in self.live_tradeable_series():
-            strike, _, is_call = self.series_info(s)
-            if (is_call and strike > self.spot * 1.02) or (
-                not is_call and strike < self.spot * 0.98
+        for sid in self.tradeable_series():
+            s = self.index.series[sid]
+            if (s.is_call and s.strike > self.spot * 1.02) or (
+                not s.is_call and s.strike < self.spot * 0.98
             ):
-                out.append(s)
+                out.append(sid)
         return out
 
-    def series_info(self, sid: int) -> tuple[float, int, bool]:
-        if sid not in self._series_cache:
-            s = self.chain_api.d.market.series(sid)
-            self._series_cache[sid] = (s.strike / 1e18, s.expiry, s.is_call)
-        return self._series_cache[sid]
+    def retirable_series(self) -> list[int]:
+        held = {sid for p in self.index.positions.values() for sid in p}
+        return [sid for sid in self._live_ids if self.index.series[sid].expiry <= self.now
+                and self.oracle.settlement.get(self.index.series[sid].expiry, 0) > 0
+                and sid not in held and self._pool_positions.get(sid, 0) == 0]  # fmt: skip
 
-    def expiry(self, sid: int) -> int:
-        return self.series_info(sid)[1]
+    def engine_margins(self) -> tuple[list[str], np.ndarray, Any]:
+        """(accounts, equity, Margin) of every trader and liquidator, by the risk engine at
+        the price the oracle shows after this block's update."""
+        if self._margins is None:
+            accounts = [a for a in self.index.positions if self.index.positions[a]]
+            if not accounts:
+                self._margins = ([], np.zeros(0), None)
+            else:
+                spot = self.oracle_next or self.oracle.spot
+                equity, m = self.index.margins(
+                    accounts, spot, self.oracle.vol_of, self.now, self.params["margin"]
+                )
+                self._margins = (accounts, equity, m)
+        return self._margins
 
-    def trader_accounts(self) -> list[Any]:
-        return [t.account for t in (*self.writers, *self.buyers)]
+    def account_margin(self, account: str) -> tuple[float, float, float]:
+        """(equity, MM, IM) of one account in USD (risk engine, as engine_margins)."""
+        accounts, equity, m = self.engine_margins()
+        a = account.lower()
+        if a in accounts:
+            i = accounts.index(a)
+            return float(equity[i]), float(m.mm[i]), float(m.im[i])
+        return self.index.cash.get(a, 0.0), 0.0, 0.0
 
-    def all_accounts(self) -> list[Any]:
-        return [*self.trader_accounts(), self.liquidator.account]
+    def discount_now(self, account: str) -> float:
+        """The liquidation discount the account gives in this block (OptionMarket._discount)."""
+        lp: LiquidationParams = self.params["liquidation"]
+        start = self.auction_start.get(account.lower(), 0)
+        if start == 0:
+            return lp.start_discount
+        return min(
+            lp.max_discount, lp.start_discount + lp.discount_rate * ((self.now - start) // HOUR)
+        )
+
+    # governance reads
+    def price_history(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Timestamps, spots and reference IVs up to now: the pre-run history, then the path."""
+        k = self.step_index + 1
+        ts, spot, iv = self.history
+        return (
+            np.concatenate([ts, self.path.timestamp[:k]]),
+            np.concatenate([spot, self.path.spot[:k]]),
+            np.concatenate([iv, self.path.reference_iv[:k]]),
+        )
+
+    def book(self) -> Any:
+        accounts = [a for a in self.index.positions if self.index.positions[a]]
+        return self.index.book(accounts, self.oracle.spot, self.oracle.vol_of, self.now)
+
+    def params_in_force(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def rate_limits(self) -> dict[str, RateLimit]:
+        return dict(self._rate_limits)
+
+    def last_updates(self) -> dict[tuple[str, int], int]:
+        calls, keys = [], []
+        for name, gid in GROUP_IDS.items():
+            for i, _ in enumerate(GROUPS[name].FIELDS):
+                calls.append(self.chain.view("config", "last_update", gid, i))
+                keys.append((name, i))
+        return dict(zip(keys, self.chain.read(calls), strict=True))
+
+    @property
+    def pool_nav(self) -> float:
+        return self.pool.get("nav", 0.0)
 
     # --- one block ---
 
     def step(self) -> None:
-        api = self.chain_api
-        self.now = self.start + self.steps * self.cfg.step_seconds
-        api.begin_block(self.now)
-        self.spot = float(self.path[self.steps - 1])
-        self.updater.update()
-        traders = [*self.writers, *self.buyers]
+        self.step_index = min(self.steps, len(self.path.spot) - 1)
+        k = self.step_index
+        self.now = int(self.path.timestamp[k])
+        self.spot = float(self.path.spot[k])
+        self.gas_gwei = float(self.path.gas_gwei[k])
+        self._margins = None
+        self.oracle_next = None
+
+        self.updater.step()
+        self.lister.step()
+        traders = list(self.traders)
         self.random.shuffle(traders)
         for t in traders:
             t.step()
-        self.below_mm = len(api.liquidatable(self.trader_accounts()))
-        self.liquidator.step()
+        for lq in self.liquidators:
+            lq.step()
         self.settler.step()
-        self.last = api.new_step()
-        self.state = api.snapshot(self.series_ids)
+        if self.governance is not None:
+            self.governance.step()
+        self._mine()
+        self._read_state()
+        self._margins = None
         self.datacollector.collect(self)
+
+    def _mine(self) -> None:
+        result = self.chain.mine(self.now)
+        t = self.tally = StepTally()
+        events = []
+        for o in result.outcomes:
+            agent = self._agents_by_id.get(o.request.tag)
+            if agent is not None and hasattr(agent, "on_outcome"):
+                agent.on_outcome(o)
+            t.txs += 1
+            t.reverts += o.reverted
+            if not o.ok:
+                why = o.reason if o.reverted else o.error
+                self.revert_log[(o.request.label, str(why)[:80])] += 1
+                log.debug(
+                    "step %s: %s %s: %s",
+                    self.step_index,
+                    o.request.label,
+                    "reverted" if o.reverted else "rejected",
+                    why,
+                )
+            t.rejected += o.rejected
+            t.gas += o.gas_used
+            for ev in o.events:
+                events.append(ev)
+                self._tally_event(ev)
+        self.index.touched_by(events)
+        self.last_block = result
+
+    def _tally_event(self, ev: Any) -> None:
+        t, a = self.tally, ev.args
+        if ev.name == "Liquidation":
+            t.liquidations += 1
+            t.liquidated_mm_usd += a["mm"] * a["fraction"] / WAD / WAD
+        elif ev.name == "BadDebt":
+            t.bad_debt_usd += a["amount"] / USDC
+            t.socialised_usd += a["socialised"] / USDC
+        elif ev.name == "Settled":
+            t.settlements += 1
+        elif ev.name == "Trade":
+            t.trades += 1
+        elif ev.name in ("MarginParamsSet", "LiquidationParamsSet", "LimitsSet", "PoolParamsSet"):
+            t.param_changes += 1
+        elif ev.name == "Proposed":
+            t.proposals += 1
+        elif ev.name == "AuctionStarted":
+            self.auction_start[str(a["account"]).lower()] = int(a["timestamp"])
+        elif ev.name == "AuctionCleared":
+            self.auction_start.pop(str(a["account"]).lower(), None)
+
+    def _read_state(self) -> None:
+        """Everything agents and metrics read, in one batch."""
+        ch = self.chain
+        self.index.refresh(ch)
+        expiries = sorted({s.expiry for s in self.index.series.values()})
+        calls = [
+            ch.view("oracle", "last_spot"), ch.view("oracle", "updated_at"),
+            ch.view("oracle", "params"), ch.view("market", "pool_state"),
+            ch.view("pool", "totalSupply"), ch.view("market", "insurance"),
+            ch.view("market", "fees"), ch.view("market", "live_series_ids"),
+            ch.view("config", "margin_params"), ch.view("config", "liquidation_params"),
+            ch.view("config", "limits"),
+        ]  # fmt: skip
+        calls += [ch.view("oracle", "vols", e) for e in expiries]
+        calls += [ch.view("oracle", "settlement_prices", e) for e in expiries]
+        first = self.params == {}
+        if first:
+            calls += [ch.view("config", "rate_limit", gid) for gid in GROUP_IDS.values()]
+        v = ch.read(calls)
+        o = self.oracle
+        o.spot, o.updated_at = v[0] / WAD, int(v[1])
+        o.heartbeat, _stale, dev_spot, dev_vol = v[2]
+        o.max_spot_deviation, o.max_vol_deviation = dev_spot / WAD, dev_vol / WAD
+        nav, vega, gross = v[3]
+        supply = v[4]
+        self.pool = {
+            "nav": nav / WAD, "vega": vega / WAD, "gross": gross / WAD,
+            "share_price": (nav / WAD) / (supply / WAD) if supply else 0.0,
+            "insurance": v[5] / USDC, "fees": v[6] / USDC,
+        }  # fmt: skip
+        self._live_ids = [int(s) for s in v[7]]
+        unknown = [s for s in self._live_ids if s not in self.index.series]
+        if unknown:
+            self.index.load_series(ch, unknown)
+        self.params = {
+            "margin": MarginParams.from_chain(v[8]),
+            "liquidation": LiquidationParams.from_chain(v[9]),
+            "limits": GROUPS["limits"].from_chain(v[10]),
+        }
+        n = len(expiries)
+        o.vol_of = {e: x / WAD for e, x in zip(expiries, v[11 : 11 + n], strict=True)}
+        o.settlement = {e: x / WAD for e, x in zip(expiries, v[11 + n : 11 + 2 * n], strict=True)}
+        if first:
+            self._rate_limits = {
+                name: RateLimit.from_chain(x)
+                for name, x in zip(GROUP_IDS, v[11 + 2 * n :], strict=True)
+            }
+        net: dict[int, float] = {}
+        for p in self.index.positions.values():
+            for sid, q in p.items():
+                net[sid] = net.get(sid, 0.0) - q
+        self._pool_positions = net
+
+    # --- metrics ---
+
+    def _reporters(self) -> dict[str, Any]:
+        def below_mm(m: OptionsMarketModel) -> int:
+            accounts, equity, margin = m.engine_margins()
+            return int(np.sum((margin.mm > 0) & (equity < margin.mm))) if len(accounts) else 0
+
+        def utilisation(m: OptionsMarketModel) -> float:
+            return m.pool["gross"] * m.oracle.spot / m.pool["nav"] if m.pool.get("nav") else 0.0
+
+        return {
+            "time": lambda m: m.now - m.start,
+            "spot": lambda m: m.spot,
+            "oracle_spot": lambda m: m.oracle.spot,
+            "pool_iv": lambda m: m.oracle.vol_of.get(min(m.live_expiries() or [0]), float("nan")),
+            "reference_iv": lambda m: float(m.path.reference_iv[m.step_index]),
+            "pool_nav": lambda m: m.pool["nav"],
+            "lp_share_price": lambda m: m.pool["share_price"],
+            "insurance": lambda m: m.pool["insurance"],
+            "fees": lambda m: m.pool["fees"],
+            "pool_vega": lambda m: m.pool["vega"],
+            "pool_open_interest": lambda m: sum(abs(q) for q in m._pool_positions.values()),
+            "utilisation": utilisation,
+            "accounts_below_mm": below_mm,
+            "liquidations": lambda m: m.tally.liquidations,
+            "liquidated_mm": lambda m: m.tally.liquidated_mm_usd,
+            "bad_debt": lambda m: m.tally.bad_debt_usd,
+            "socialised": lambda m: m.tally.socialised_usd,
+            "settlements": lambda m: m.tally.settlements,
+            "trades": lambda m: m.tally.trades,
+            "keeper_profit": lambda m: sum(lq.profit_usd for lq in m.liquidators),
+            "txs": lambda m: m.tally.txs,
+            "reverts": lambda m: m.tally.reverts,
+            "gas": lambda m: m.tally.gas,
+            "gas_gwei": lambda m: m.gas_gwei,
+            "param_changes": lambda m: m.tally.param_changes,
+            "proposals": lambda m: m.tally.proposals,
+            "spot_shock": lambda m: m.params["margin"].spot_shock,
+            "vol_shock_up": lambda m: m.params["margin"].vol_shock_up,
+            "im_factor": lambda m: m.params["margin"].im_factor,
+            "start_discount": lambda m: m.params["liquidation"].start_discount,
+            "total_oi_cap": lambda m: m.params["limits"].total_oi_cap,
+        }

@@ -1,4 +1,6 @@
-"""Results of a run: per-step CSV, summary JSON, PNG plots and one self-contained HTML page.
+"""Results of a run: per-step Parquet and CSV, summary JSON, PNG plots and one
+self-contained HTML page, for one run or several side by side (with and without the
+governance feedback).
 
 The folder is written under a temporary name and renamed at the end, so an interrupted
 run leaves no half-written results folder.
@@ -9,35 +11,55 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+HOUR = 3_600
 
-def summarise(steps: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
-    """Run summary: LP return, drawdown, liquidations, bad debt, the worst step."""
+
+def summarise(steps: pd.DataFrame, meta: dict[str, Any], coverage: float = 0.99) -> dict[str, Any]:
+    """Run summary: LP return with its daily VaR and ES, drawdown, liquidations and
+    liquidations-at-risk (the largest MM liquidated within 24 hours), bad debt, the worst step.
+    """
     price = steps["lp_share_price"].replace(0, float("nan")).dropna()
     lp_return = float(price.iloc[-1] / price.iloc[0] - 1) if len(price) > 1 else 0.0
+    step_hours = max(1, int(round(meta.get("step_seconds", HOUR) / HOUR)))
+    per_day = max(1, 24 // step_hours)
+    daily = np.log(price.to_numpy()[::per_day])
+    daily_ret = np.diff(daily) if len(daily) > 1 else np.zeros(0)
+    var, es = _var_es(-daily_ret, coverage)
     nav = steps["pool_nav"]
     drawdown = float((nav / nav.cummax() - 1).min()) if len(nav) else 0.0
     nav_change = nav.diff().fillna(0.0)
     worst = int(nav_change.idxmin()) if len(nav_change) else 0
+    bad = steps["bad_debt"]
+    bad_days = bad.groupby(np.arange(len(bad)) // per_day).sum()
+    lar = steps["liquidated_mm"].rolling(per_day, min_periods=1).sum()
     return {
         **meta,
         "lp_return": lp_return,
+        f"lp_daily_var_{coverage}": var,
+        f"lp_daily_es_{coverage}": es,
         "pool_nav_start": float(nav.iloc[0]),
         "pool_nav_end": float(nav.iloc[-1]),
         "pool_max_drawdown": drawdown,
         "liquidations": int(steps["liquidations"].sum()),
         "liquidated_mm_usd": float(steps["liquidated_mm"].sum()),
-        "bad_debt_usd": float(steps["bad_debt"].sum()),
+        "liquidations_at_risk_24h_usd": float(lar.max()) if len(lar) else 0.0,
+        "bad_debt_usd": float(bad.sum()),
+        "bad_debt_day_share": float((bad_days > 0).mean()) if len(bad_days) else 0.0,
         "socialised_usd": float(steps["socialised"].sum()),
         "settlements": int(steps["settlements"].sum()),
         "max_accounts_below_mm": int(steps["accounts_below_mm"].max()),
+        "keeper_profit_usd": float(steps["keeper_profit"].iloc[-1]),
+        "parameter_changes": int(steps["param_changes"].sum()),
         "transactions": int(steps["txs"].sum()),
         "reverts": int(steps["reverts"].sum()),
         "gas_used": int(steps["gas"].sum()),
@@ -49,58 +71,122 @@ def summarise(steps: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _plots(steps: pd.DataFrame, folder: Path) -> list[Path]:
+def _var_es(loss: np.ndarray, coverage: float) -> tuple[float, float]:
+    if len(loss) == 0:
+        return 0.0, 0.0
+    var = float(np.quantile(loss, coverage))
+    k = max(1, int(math.ceil((1 - coverage) * len(loss) - 1e-9)))
+    return var, float(np.mean(np.sort(loss)[-k:]))
+
+
+# --- plots ---
+
+
+def _plots(runs: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    hours = steps["time"] / 3_600
     files = []
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    ax.plot(hours, steps["spot"], lw=1.2, label="spot")
-    liq = steps["liquidations"] > 0
-    ax.scatter(hours[liq], steps["spot"][liq], color="red", s=18, zorder=3, label="liquidations")
-    ax.set_xlabel("hours")
-    ax.set_ylabel("USD")
-    ax.set_title("Spot with liquidations")
-    ax.legend()
-    files.append(folder / "price_liquidations.png")
-    fig.tight_layout()
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    first = next(iter(runs.values()))
+    hours = first["time"] / HOUR
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-    axes[0].plot(hours, steps["pool_nav"], lw=1.2)
+    def save(fig: Any, name: str) -> None:
+        files.append(folder / name)
+        fig.tight_layout()
+        fig.savefig(files[-1], dpi=100)
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(10, 3.4))
+    ax.plot(hours, first["spot"], lw=1.2, label="spot")
+    ax.plot(hours, first["oracle_spot"], lw=0.8, ls="--", label="oracle")
+    for name, steps in runs.items():
+        liq = steps["liquidations"] > 0
+        ax.scatter(
+            steps["time"][liq] / HOUR,
+            steps["spot"][liq],
+            s=16,
+            zorder=3,
+            label=f"liquidations ({name})",
+        )
+    ax.set(xlabel="hours", ylabel="USD", title="Spot with liquidations")
+    ax.legend(fontsize=8)
+    save(fig, "price_liquidations.png")
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
+    for name, steps in runs.items():
+        h = steps["time"] / HOUR
+        axes[0].plot(h, steps["pool_nav"], lw=1.2, label=name)
+        axes[1].plot(h, steps["utilisation"], lw=1.2, label=name)
+        axes[2].plot(h, steps["bad_debt"].cumsum(), lw=1.2, label=f"bad debt ({name})")
+        axes[2].plot(h, steps["insurance"], lw=0.8, ls="--", label=f"insurance ({name})")
     axes[0].set_title("Pool NAV (USD)")
-    axes[1].plot(hours, steps["bad_debt"].cumsum(), lw=1.2, label="bad debt")
-    axes[1].plot(hours, steps["insurance"], lw=1.2, label="insurance fund")
-    axes[1].set_title("Bad debt (cumulative) and insurance (USD)")
-    axes[1].legend()
+    axes[1].set_title("Margin utilisation (gross notional / NAV)")
+    axes[2].set_title("Bad debt, cumulative, and insurance (USD)")
     for ax in axes:
         ax.set_xlabel("hours")
-    files.append(folder / "nav_bad_debt.png")
-    fig.tight_layout()
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+        ax.legend(fontsize=8)
+    save(fig, "nav_utilisation_bad_debt.png")
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
+    for name, steps in runs.items():
+        h = steps["time"] / HOUR
+        axes[0].step(h, steps["spot_shock"], where="post", label=name)
+        axes[1].step(h, steps["start_discount"], where="post", label=name)
+        axes[2].step(h, steps["total_oi_cap"], where="post", label=name)
+    for ax, title in zip(axes, ("spot_shock", "start_discount", "total_oi_cap"), strict=True):
+        ax.set_title(f"Parameter in force: {title}")
+        ax.set_xlabel("hours")
+        ax.legend(fontsize=8)
+    save(fig, "parameters.png")
     return files
 
 
-def _html(summary: dict[str, Any], images: list[Path]) -> str:
-    def cell(v: Any) -> str:
-        return html.escape(json.dumps(v) if isinstance(v, dict) else str(v))
+# --- html ---
 
+
+def _html(summary: dict[str, Any], images: list[Path], governance_log: list[dict[str, Any]]) -> str:
+    runs = summary.get("runs", {})
+    names = list(runs)
+    keys = [k for k in (runs[names[0]] if names else {}) if not isinstance(runs[names[0]][k], dict)]
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:,.4g}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{cell(v)}</td></tr>" for k, v in summary.items()
+        f"<tr><th>{html.escape(k)}</th>"
+        + "".join(f"<td>{cell(runs[n].get(k))}</td>" for n in names)
+        + "</tr>"
+        for k in keys
     )
+    gov = ""
+    if governance_log:
+        cols = list(governance_log[0])
+        gov = (
+            "<h2>Risk committee reviews</h2><table><tr>"
+            + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+            + "</tr>"
+        )
+        gov += "".join(
+            "<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in cols) + "</tr>"
+            for r in governance_log
+        )
+        gov += "</table>"
     imgs = "".join(f'<img alt="{p.stem}" src="data:image/png;base64,{_b64(p)}">' for p in images)
+    title = html.escape(
+        f"optsim run: {summary.get('scenario', '')}, seed {summary.get('seed', '')}"
+    )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>optsim run</title>"
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-        "th{text-align:left;padding-right:2em}"
-        "img{max-width:100%;display:block;margin:1em 0}</style>"
-        f"</head><body><h1>optsim run: {html.escape(str(summary.get('scenario', '')))}</h1>"
-        f"<table>{rows}</table>{imgs}</body></html>"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{title}</title>"
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}"
+        "th{text-align:left;padding-right:1.5em}td{padding-right:1.5em;text-align:right}"
+        "img{max-width:100%;display:block;margin:1em 0}</style></head><body>"
+        f"<h1>{title}</h1><table><tr><th></th>{head}</tr>{rows}</table>{imgs}{gov}</body></html>"
     )
 
 
@@ -108,18 +194,34 @@ def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def write_results(steps: pd.DataFrame, summary: dict[str, Any], out: Path) -> Path:
-    """Write the results folder atomically; returns the path of report.html."""
+def write_results(
+    runs: dict[str, pd.DataFrame],
+    summary: dict[str, Any],
+    out: Path,
+    governance_log: list[dict[str, Any]] | None = None,
+) -> Path:
+    """Write the results folder atomically; returns the path of report.html.
+
+    Args:
+        runs: per-step metrics by run name (e.g. "governance", "no_governance").
+        summary: {"scenario", "seed", "runs": {name: summarise(...)}, ...}.
+        out: the folder to create (must not exist).
+    """
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"results folder {out} already exists")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        steps.to_csv(tmp / "steps.csv", index_label="step")
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
-        images = _plots(steps, tmp)
-        (tmp / "report.html").write_text(_html(summary, images))
+        for name, steps in runs.items():
+            suffix = "" if len(runs) == 1 or name == next(iter(runs)) else f"_{name}"
+            steps.to_csv(tmp / f"steps{suffix}.csv", index_label="step")
+            steps.rename_axis("step").to_parquet(tmp / f"steps{suffix}.parquet")
+        if governance_log:
+            pd.DataFrame(governance_log).to_csv(tmp / "governance.csv", index=False)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        images = _plots(runs, tmp)
+        (tmp / "report.html").write_text(_html(summary, images, governance_log or []))
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -49,7 +49,7 @@ YAML format of a custom scenario (every key optional; errors name the field)::
       - {kind: oracle_outage, start: 0.5, duration: 6h}
       - {kind: gas_spike, start: 0.5, duration: 12h, size: 50, fade: 2h}
     iv: {premium: 0.1, skew: -0.2}   # any field of sims.market_path.IVParams
-    gas_gwei: 30                # the base gas price
+    gas_gwei: 0.1               # the base gas price (gwei; an L2)
 
 For ``kind: replay`` give ``csv: path/to/prices.csv`` (relative to the YAML file).
 
@@ -265,7 +265,7 @@ class Scenario:
     model: ModelSpec = field(default_factory=ModelSpec)
     events: tuple[Event, ...] = ()
     iv: IVParams = field(default_factory=IVParams)
-    gas_gwei: float = 30.0  # base gas price, reverting to it with a 6-hour half-life
+    gas_gwei: float = 0.1  # base gas price (an L2), reverting to it with a 6-hour half-life
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", tuple(self.events))
@@ -431,7 +431,7 @@ class Scenario:
             model=ModelSpec(kind, model),
             events=tuple(evs),
             iv=IVParams(**iv),
-            gas_gwei=d.get("gas_gwei", 30.0),
+            gas_gwei=d.get("gas_gwei", 0.1),
         )
 
 

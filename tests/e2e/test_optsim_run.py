@@ -19,7 +19,7 @@ def _run(out: Path, *extra: str) -> subprocess.CompletedProcess:
 def test_run__same_seed__same_results(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for out in (a, b):
-        proc = _run(out, "--steps", "10", "--seed", "3")
+        proc = _run(out, "--steps", "10", "--seed", "3", "--no-compare")
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert f"report: {out / 'report.html'}" in proc.stdout
     steps_a, steps_b = pd.read_csv(a / "steps.csv"), pd.read_csv(b / "steps.csv")
@@ -30,12 +30,15 @@ def test_run__same_seed__same_results(tmp_path):
     for key in ("lp_return", "liquidations", "bad_debt_usd", "worst_step", "transactions"):
         assert key in summary
     html = (a / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2
+    assert html.count("data:image/png;base64,") == 3
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(a / "steps.parquet"), pd.read_parquet(b / "steps.parquet")
+    )
 
 
 def test_run__different_seed__different_path(tmp_path):
-    proc_a = _run(tmp_path / "a", "--steps", "3", "--seed", "1")
-    proc_b = _run(tmp_path / "b", "--steps", "3", "--seed", "2")
+    proc_a = _run(tmp_path / "a", "--steps", "3", "--seed", "1", "--no-governance")
+    proc_b = _run(tmp_path / "b", "--steps", "3", "--seed", "2", "--no-governance")
     assert proc_a.returncode == proc_b.returncode == 0
     spot_a = pd.read_csv(tmp_path / "a" / "steps.csv")["spot"]
     spot_b = pd.read_csv(tmp_path / "b" / "steps.csv")["spot"]
@@ -46,4 +49,42 @@ def test_run__bad_steps__names_field_and_writes_nothing(tmp_path):
     proc = _run(tmp_path / "x", "--steps", "0")
     assert proc.returncode == 2
     assert "--steps: 0 outside allowed range [1, 100000]" in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_run__governance_and_comparison__side_by_side(tmp_path):
+    """The default job: the same seed with and without the risk committee, one report."""
+    out = tmp_path / "g"
+    proc = _run(out, "--steps", "30", "--seed", "5", "--scenario", "flash_crash")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["runs"]) == {"governance", "no_governance"}
+    assert summary["runs"]["no_governance"]["parameter_changes"] == 0
+    gov = pd.read_csv(out / "governance.csv")
+    assert len(gov) >= 1  # the committee reviewed at the first step
+    steps = pd.read_csv(out / "steps.csv")
+    # every change the committee executed is visible in the parameters in force
+    assert (steps["spot_shock"].diff().fillna(0) != 0).sum() <= steps["param_changes"].sum()
+    html = (out / "report.html").read_text()
+    assert "Risk committee reviews" in html and "no_governance" in html
+
+
+def test_run__embedded_chain__small_case(tmp_path):
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text("writers: 2\nnoise_traders: 1\nliquidators: 1\ngovernance: false\n")
+    out = tmp_path / "e"
+    proc = _run(out, "--steps", "4", "--chain", "embedded", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    steps = pd.read_csv(out / "steps.csv")
+    assert len(steps) == 5 and steps["txs"].sum() > 0
+
+
+def test_run__bad_config__names_field_and_writes_nothing(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("writers: -1\n")
+    proc = _run(tmp_path / "x", "--config", str(cfg))
+    assert proc.returncode == 2
+    assert "writers = -1 outside allowed range [0, 2000]" in proc.stderr
+    proc = _run(tmp_path / "x", "--scenario", "meteor_strike")
+    assert proc.returncode == 2 and "meteor_strike" in proc.stderr
     assert not (tmp_path / "x").exists()

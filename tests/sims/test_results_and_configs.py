@@ -29,6 +29,13 @@ def _steps() -> pd.DataFrame:
             "txs": [1] * n,
             "reverts": [0] * n,
             "gas": [21_000] * n,
+            "oracle_spot": [2_000.0 - i for i in range(n)],
+            "utilisation": [0.1] * n,
+            "keeper_profit": [0.0, 1.0, 1.0, 1.0, 3.0],
+            "param_changes": [0, 0, 1, 0, 0],
+            "spot_shock": [0.15, 0.15, 0.16, 0.16, 0.16],
+            "start_discount": [0.02] * n,
+            "total_oi_cap": [5e4] * n,
         }
     )
 
@@ -38,15 +45,29 @@ def test_write_results__complete_folder(tmp_path):
     summary = report.summarise(steps, {"scenario": "unit"})
     assert summary["liquidations"] == 3 and summary["bad_debt_usd"] == 5.0
     assert summary["lp_return"] == pytest.approx(0.004)
-    path = report.write_results(steps, summary, tmp_path / "run")
+    assert summary["parameter_changes"] == 1 and summary["keeper_profit_usd"] == 3.0
+    runs = {"governance": steps, "no_governance": steps.assign(param_changes=0)}
+    doc = {"scenario": "unit", "runs": {k: report.summarise(v, {}) for k, v in runs.items()}}
+    log = [{"hour": 24.0, "proposed": "margin.spot_shock -> 0.16"}]
+    path = report.write_results(runs, doc, tmp_path / "run", log)
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        "nav_bad_debt.png",
+        "governance.csv",
+        "nav_utilisation_bad_debt.png",
+        "parameters.png",
         "price_liquidations.png",
         "report.html",
         "steps.csv",
+        "steps.parquet",
+        "steps_no_governance.csv",
+        "steps_no_governance.parquet",
         "summary.json",
     ]
     assert path.name == "report.html"
+    text = path.read_text()
+    assert "<th>governance</th><th>no_governance</th>" in text
+    assert "margin.spot_shock -&gt; 0.16" in text
+    back = pd.read_parquet(tmp_path / "run" / "steps.parquet")
+    pd.testing.assert_frame_equal(back.reset_index(drop=True), steps, check_dtype=False)
 
 
 def test_write_results__interrupted__leaves_nothing(tmp_path, monkeypatch):
@@ -55,23 +76,25 @@ def test_write_results__interrupted__leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(report, "_plots", boom)
     with pytest.raises(KeyboardInterrupt):
-        report.write_results(_steps(), {"scenario": "unit"}, tmp_path / "run")
+        report.write_results({"a": _steps()}, {"scenario": "unit"}, tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_write_results__existing_folder__refused(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(FileExistsError, match="already exists"):
-        report.write_results(_steps(), {}, tmp_path / "run")
+        report.write_results({"a": _steps()}, {}, tmp_path / "run")
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
         ("steps", 0, "steps = 0 outside allowed range [1, 100000]"),
-        ("vol", 4.0, "vol = 4.0 outside allowed range [0.05, 3]"),
-        ("crash_size", 0.95, "crash_size = 0.95 outside allowed range [0, 0.9)"),
-        ("writer_max_usage", 1.5, "writer_max_usage = 1.5 outside allowed range (0, 1]"),
+        ("vol0", 4.0, "vol0 = 4.0 outside allowed range [0.05, 3.0]"),
+        ("writer_max_usage", 1.5, "writer_max_usage = 1.5 outside allowed range [0.01, 1.0]"),
+        ("liquidators", 21, "liquidators = 21 outside allowed range [0, 20]"),
+        ("strikes_pct", (0.1,), "strikes_pct = (0.1,) outside allowed range"),
+        ("liquidator_bid_share", (1.5,), "liquidator_bid_share = (1.5,) outside allowed range"),
     ],
 )
 def test_sim_config__out_of_range__names_field(field, value, message):
@@ -79,6 +102,16 @@ def test_sim_config__out_of_range__names_field(field, value, message):
         SimConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")
     ):
         SimConfig(**{field: value}).validate()
+
+
+def test_sim_config__yaml__unknown_setting_named(tmp_path):
+    path = tmp_path / "sim.yaml"
+    path.write_text("writers: 3\nwritters: 4\n")
+    with pytest.raises(SimConfigError, match=r"unknown setting\(s\) \['writters'\]"):
+        SimConfig.load(path)
+    path.write_text("writers: 3\nstrikes_pct: [0.9, 1.0, 1.1]\n")
+    cfg = SimConfig.load(path, steps=12)
+    assert cfg.writers == 3 and cfg.steps == 12 and cfg.strikes_pct == (0.9, 1.0, 1.1)
 
 
 @pytest.mark.parametrize(

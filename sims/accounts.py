@@ -1,0 +1,137 @@
+"""An off-chain index of the market's accounts and series, kept current from events.
+
+Reading every account's margin from the chain every block costs a call per account. The
+index instead holds each account's cash and positions and re-reads only the accounts a
+block's events touched (Deposit, Withdraw, Trade, Liquidation, Settled, BadDebt); margins
+then come from the risk engine (risk.margin_batch) at the oracle's price, for every account
+at once. The simulation's keepers and the live keeper bots share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from risk.book import Book
+from risk.margin import Margin
+from risk.margin_batch import accounts_margin
+from risk.params import MarginParams
+
+WAD = 10**18
+USDC = 10**6
+ACCOUNT_EVENTS = ("Deposit", "Withdraw", "Trade", "Liquidation", "Settled", "BadDebt")
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    series_id: int
+    strike: float  # USD
+    expiry: int  # timestamp
+    is_call: bool
+
+
+@dataclass
+class AccountIndex:
+    """Cash (USD) and positions ({series id: contracts}) per account, and the series."""
+
+    cash: dict[str, float] = field(default_factory=dict)
+    positions: dict[str, dict[int, float]] = field(default_factory=dict)
+    raw_positions: dict[str, dict[int, int]] = field(default_factory=dict)  # exact, 1e18
+    series: dict[int, SeriesInfo] = field(default_factory=dict)
+    stale: set[str] = field(default_factory=set)
+
+    def watch(self, addresses: list[str]) -> None:
+        """Start tracking accounts (read on the next refresh)."""
+        for a in addresses:
+            a = a.lower()
+            if a not in self.cash:
+                self.cash[a] = 0.0
+                self.positions[a] = {}
+            self.stale.add(a)
+
+    def touched_by(self, events: list[Any]) -> None:
+        """Mark the accounts named in a block's events as stale (Event objects with .name and
+        .args); new accounts are added, and SeriesCreated events add series on refresh."""
+        for ev in events:
+            if ev.name in ACCOUNT_EVENTS:
+                for key in ("account", "liquidator"):
+                    if key in ev.args:
+                        self.watch([str(ev.args[key])])
+            elif ev.name == "SeriesCreated":
+                a = ev.args
+                sid = int(a["series_id"])
+                self.series[sid] = SeriesInfo(
+                    sid, a["strike"] / WAD, int(a["expiry"]), bool(a["is_call"])
+                )
+
+    def refresh(self, chain: Any) -> int:
+        """Re-read the stale accounts' cash and positions in one batch; returns how many."""
+        stale = sorted(self.stale)
+        if not stale:
+            return 0
+        calls = []
+        for a in stale:
+            calls += [chain.view("market", "cash", a), chain.view("market", "positions", a)]
+        values = chain.read(calls)
+        for i, a in enumerate(stale):
+            cash, book = values[2 * i], values[2 * i + 1]
+            self.cash[a] = cash / USDC
+            self.positions[a] = {int(sid): size / WAD for sid, size in book if size != 0}
+            self.raw_positions[a] = {int(sid): int(size) for sid, size in book if size != 0}
+        missing = {sid for p in self.positions.values() for sid in p} - set(self.series)
+        if missing:
+            self.load_series(chain, sorted(missing))
+        self.stale.clear()
+        return len(stale)
+
+    def load_series(self, chain: Any, ids: list[int]) -> None:
+        for sid, s in zip(
+            ids, chain.read([chain.view("market", "series", i) for i in ids]), strict=True
+        ):
+            strike, expiry, is_call = s[0], s[1], s[2]
+            self.series[sid] = SeriesInfo(sid, strike / WAD, int(expiry), bool(is_call))
+
+    # --- margin with the risk engine ---
+
+    def book(
+        self,
+        accounts: list[str],
+        spot: float,
+        vol_of: dict[int, float],
+        now: int,
+    ) -> Book:
+        """The accounts as a risk.book.Book at the oracle's spot and vols (per expiry)."""
+        sids = sorted({sid for a in accounts for sid in self.positions.get(a.lower(), {})})
+        col = {sid: j for j, sid in enumerate(sids)}
+        width = max([len(self.positions.get(a.lower(), {})) for a in accounts] + [1])
+        idx = np.zeros((len(accounts), width), dtype=np.int64)
+        size = np.zeros((len(accounts), width))
+        for i, a in enumerate(accounts):
+            for j, (sid, q) in enumerate(self.positions.get(a.lower(), {}).items()):
+                idx[i, j], size[i, j] = col[sid], q
+        infos = [self.series[s] for s in sids] or [SeriesInfo(-1, spot, now, True)]
+        return Book(
+            spot=spot,
+            strike=np.array([s.strike for s in infos]),
+            t_sec=np.array([max(s.expiry - now, 0) for s in infos], dtype=float),
+            vol=np.array([vol_of.get(s.expiry, 0.5) or 0.5 for s in infos]),
+            is_call=np.array([s.is_call for s in infos]),
+            series_idx=idx,
+            size=size,
+            cash=np.array([self.cash.get(a.lower(), 0.0) for a in accounts]),
+            accounts=tuple(accounts),
+        )
+
+    def margins(
+        self, accounts: list[str], spot: float, vol_of: dict[int, float], now: int,
+        params: MarginParams,
+    ) -> tuple[np.ndarray, Margin]:  # fmt: skip
+        """(equity, Margin) of each account in USD, as the contract would compute them."""
+        book = self.book(accounts, spot, vol_of, now)
+        m = accounts_margin(
+            spot, book.strike, book.t_sec, book.vol, book.is_call, book.series_idx, book.size,
+            params,
+        )  # fmt: skip
+        return book.cash + m.value, m

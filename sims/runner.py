@@ -1,0 +1,179 @@
+"""One simulation run from start to finish: chain, deployment, agents, steps, results.
+
+    run_simulation(cfg, seed, chain="anvil") -> RunResult
+
+starts a local chain (anvil through ape-foundry, or ape's embedded chain), deploys the
+protocol from deployments/local.yaml through ape, hands the agents' keys to a block
+builder, and steps the model. The chain is stopped at the end, also on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sims.model import OptionsMarketModel, SimConfig, SimConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+NETWORKS = {"anvil": "ethereum:local:foundry", "embedded": "ethereum:local:test"}
+START_TS = 1_900_000_000  # the simulated clock starts here (2030-03-17), whatever the wall clock
+ETH = 10**18
+
+
+@dataclass
+class RunResult:
+    steps: pd.DataFrame
+    meta: dict[str, Any]
+    governance_log: list[dict[str, Any]]
+
+
+def run_simulation(
+    cfg: SimConfig,
+    seed: int,
+    chain: str = "anvil",
+    progress: Callable[[int], Any] | None = None,
+) -> RunResult:
+    """Run one simulation and return its per-step metrics and run facts.
+
+    Raises:
+        SimConfigError: an invalid setting or scenario (nothing is started).
+    """
+    import ape
+
+    from sims.blocks import BlockBuilder
+    from sims.chain import Chain, EmbeddedBlocks, derived_keys
+    from sims.deployment import DeployConfig, deploy_protocol
+    from sims.quiet import silence_revert_traces
+    from sims.rpc import BatchReader
+    from sims.scenarios import load_scenario
+
+    cfg.validate()
+    if chain not in NETWORKS:
+        raise SimConfigError(f"chain = {chain!r} outside allowed values {sorted(NETWORKS)}")
+    try:
+        scenario = load_scenario(cfg.scenario)
+        path = scenario.build(
+            cfg.steps,
+            cfg.step_seconds,
+            seed=seed,
+            start_ts=START_TS,
+            spot0=cfg.spot0,
+            vol0=cfg.vol0,
+        )
+        history = _history(cfg, seed, path)
+    except ValueError as exc:
+        raise SimConfigError(f"scenario: {exc}") from None
+    logging.getLogger("ape").setLevel(logging.ERROR)
+    silence_revert_traces()
+    project = ape.Project(ROOT)
+    deploy_cfg = DeployConfig.load(ROOT / "deployments" / "local.yaml")
+    t0 = time.perf_counter()
+    with ape.networks.parse_network_choice(NETWORKS[chain]) as provider:
+        test_accounts = list(ape.accounts.test_accounts)
+        deployer = test_accounts[0]
+        ape.chain.pending_timestamp = START_TS - 3_600
+        deployment = deploy_protocol(project, deployer, deploy_cfg, create_series=False)
+        contracts = [deployment.market, deployment.pool, deployment.token, deployment.oracle,
+                     deployment.config, deployment.timelock]  # fmt: skip
+        n = cfg.n_accounts()
+        if chain == "anvil":
+            keys = derived_keys(seed, n)
+            builder: Any = BlockBuilder(
+                provider.uri, [deployer.private_key, *(k.private_key for k in keys)], contracts,
+                revert_reasons=True,
+            )  # fmt: skip
+            builder._batch([("anvil_setBalance", [k.address, hex(1_000 * ETH)]) for k in keys])
+            reader = BatchReader(provider.uri)
+            addresses = [k.address for k in keys]
+        else:
+            if len(test_accounts) < n + 1:
+                raise SimConfigError(
+                    f"agents: the embedded chain has {len(test_accounts) - 1} spare accounts, "
+                    f"this config needs {n}; use --chain anvil or fewer agents"
+                )
+            others = test_accounts[1 : n + 1]
+            builder = EmbeddedBlocks(
+                provider, ape.chain, [a.private_key for a in [deployer, *others]], contracts
+            )
+            reader = None
+            addresses = [str(a.address) for a in others]
+        builder.start()
+        try:
+            sim_chain = Chain(deployment, builder, reader)
+            model = OptionsMarketModel(
+                sim_chain, cfg, path, str(deployer.address), addresses, seed=seed, history=history
+            )
+            t_setup = time.perf_counter() - t0
+            for i in range(cfg.steps):
+                model.step()
+                if progress is not None:
+                    progress(i + 1)
+            t_run = time.perf_counter() - t0 - t_setup
+        finally:
+            builder.queue.clear()
+            builder.stop()
+    steps = model.datacollector.get_model_vars_dataframe()
+    meta = {
+        "scenario": cfg.scenario,
+        "seed": seed,
+        "steps": cfg.steps,
+        "step_seconds": cfg.step_seconds,
+        "chain": chain,
+        "governance": cfg.governance,
+        "agents": len(model.agents),
+        "setup_seconds": round(t_setup, 2),
+        "run_seconds": round(t_run, 2),
+        "steps_per_second": round(cfg.steps / t_run, 2) if t_run > 0 else None,
+        "tx_per_second": round(float(steps["txs"].sum()) / t_run, 1) if t_run > 0 else None,
+        "keeper_reverts": sum(lq.reverts for lq in model.liquidators),
+        "reverts": {f"{label}: {why}": n for (label, why), n in model.revert_log.most_common()},
+    }
+    log = _review_rows(model.governance.committee.history, model.start) if model.governance else []
+    return RunResult(steps, meta, log)
+
+
+def _history(cfg: SimConfig, seed: int, path: Any) -> tuple[Any, Any, Any]:
+    """A calm market of cfg.history_hours before the run, ending at the run's first price."""
+    from sims.scenarios import load_scenario
+
+    n = int(cfg.history_hours * 3_600 // cfg.step_seconds)
+    if n < 2:
+        return None
+    calm = load_scenario("calm").build(
+        n, cfg.step_seconds, seed=seed + 1_000_003, start_ts=START_TS - n * cfg.step_seconds,
+        spot0=cfg.spot0, vol0=cfg.vol0,
+    )  # fmt: skip
+    scale = float(path.spot[0]) / float(calm.spot[-1])
+    return calm.timestamp[:-1], calm.spot[:-1] * scale, calm.reference_iv[:-1]
+
+
+def _review_rows(history: list[Any], start: int) -> list[dict[str, Any]]:
+    """The committee's reviews as report rows: when, what it wanted, what it proposed."""
+    rows = []
+    for r in history:
+        changes = []
+        for group, params in r.proposed.items():
+            target = r.targets.get(group)
+            for f in params.FIELDS:
+                new = getattr(params, f.name)
+                changes.append(f"{group}.{f.name} -> {new:.6g}" + (
+                    f" (target {getattr(target, f.name):.6g})" if target is not None else ""
+                ))  # fmt: skip
+        rows.append(
+            {
+                "hour": round((r.time - start) / 3_600, 1),
+                "returns": r.n_returns,
+                "skipped": r.skipped or "",
+                "coverage_achieved": r.evidence.get("coverage_achieved", float("nan")),
+                "model_divergence": r.evidence.get("model_divergence", float("nan")),
+                "proposed": "; ".join(changes),
+                "held": "; ".join(f"{g}: {', '.join(v)}" for g, v in r.held.items() if v),
+            }
+        )
+    return rows
