@@ -32,7 +32,7 @@ import mesa
 import numpy as np
 
 from risk.book import Book
-from risk.design import DesignTargets, step_towards
+from risk.design import DesignTargets, round_towards, step_towards
 from risk.ensemble import design_ensemble, fit_ensemble
 from risk.params import (
     GROUPS,
@@ -454,17 +454,8 @@ def chain_safe(current: ParamGroup, stepped: tuple[int, ...], limit: RateLimit) 
     for f, old, new in zip(current.FIELDS, current.to_chain(), stepped, strict=True):
         allowed = rel * (old if old != 0 else f.hi) // WAD
         new = max(old - allowed, min(old + allowed, new))
-        out.append(_towards(old, new))
+        out.append(round_towards(old, new))
     return tuple(out)
-
-
-def _towards(old: int, new: int) -> int:
-    """new rounded towards old to at most 15 significant digits (old if that passes it)."""
-    q = 10 ** max(0, len(str(abs(new))) - 15)
-    if q == 1 or new == old:
-        return new
-    r = (new // q) * q if new > old else -(-new // q) * q
-    return r if (r - old) * (new - old) > 0 else old
 
 
 # --- data ---

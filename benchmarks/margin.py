@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numba
 import numpy as np
 
+from benchmarks import timing
 from risk.margin import Margin, portfolio_margin_batch
 from risk.margin_batch import accounts_margin, scenario_table
 from risk.params import MarginParams
@@ -69,13 +69,7 @@ def numpy_margin(spot: float, series: dict, idx: np.ndarray, size: np.ndarray, p
 
 
 def best_ms(fn: Callable[[], Any], repeat: int = 20) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
+    return 1e3 * timing.best_of(fn, repeat)
 
 
 def check(ours: Margin, peer: Margin, data: dict, params: MarginParams) -> float:

@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numba
 import numpy as np
 
+from benchmarks import timing
 from risk.tail_models import GBM, Merton
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,16 +65,6 @@ def numpy_horizon(model: Any, n_paths: int, n_steps: int, seed: int, block: int 
     return x, lo, hi
 
 
-def best_of(fn: Callable[[], Any], repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def bench_throughput(n_paths: int, n_steps: int, n_paths_numpy: int) -> tuple[list[str], bool]:
     rows = [
         "| model | ours, parallel | ours, serial | numpy peer | parallel / numpy "
@@ -93,9 +79,9 @@ def bench_throughput(n_paths: int, n_steps: int, n_paths_numpy: int) -> tuple[li
         def ours(parallel: bool, model: Any = model, out: np.ndarray = out) -> None:
             model.simulate_horizon(n_paths, n_steps, DT, seed=1, parallel=parallel, out=out)
 
-        t_par = best_of(lambda ours=ours: ours(True), repeat=5)
-        t_ser = best_of(lambda ours=ours: ours(False), repeat=2)
-        t_np = best_of(
+        t_par = timing.best_of(lambda ours=ours: ours(True), repeat=5)
+        t_ser = timing.best_of(lambda ours=ours: ours(False), repeat=2)
+        t_np = timing.best_of(
             lambda model=model: numpy_horizon(model, n_paths_numpy, n_steps, 1), repeat=2
         )
         par, ser, peer = steps / t_par, steps / t_ser, n_paths_numpy * n_steps / t_np
@@ -138,23 +124,12 @@ print(t1 - t0, t2 - t1, t3 - t2)
 
 
 def first_call_latency() -> list[str]:
-    cache = Path(tempfile.mkdtemp(prefix="optsim-numba-cache-"))
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
-    rows = [
-        "| first call in a fresh process | import | GBM (parallel) | Merton (serial) |",
-        "|---|---:|---:|---:|",
-    ]
-    try:
-        for label in ("cold (empty numba cache: compile)", "warm (cache=True: load)"):
-            out = subprocess.run(
-                [sys.executable, "-c", _FIRST_CALL], env=env, cwd=ROOT, check=True,
-                capture_output=True, text=True,
-            ).stdout.split()  # fmt: skip
-            imp, first, second = (float(v) for v in out)
-            rows.append(f"| {label} | {imp:.2f} s | {first:.2f} s | {second:.3f} s |")
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
-    return rows
+    """Import and first calls in fresh processes, cold and warm numba cache."""
+    return timing.first_call_latency(
+        _FIRST_CALL,
+        ("import", "GBM (parallel)", "Merton (serial)"),
+        ("{:.2f} s", "{:.2f} s", "{:.3f} s"),
+    )
 
 
 def main() -> int:

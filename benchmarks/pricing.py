@@ -20,13 +20,9 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +31,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import ndtr
 
+from benchmarks import timing
 from risk.iv_baseline import deep_otm_options, plain_newton_implied_vol
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,16 +106,6 @@ def _py_vollib() -> Any:
 # --- measuring ---
 
 
-def best_of(fn: Callable[[], Any], repeat: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def mp_max_rel_err(results: dict[str, tuple], opts: dict[str, Any], sample: int = 400) -> dict:
     """Max relative error of each result's five outputs against mpmath (40 digits)."""
     import mpmath as mp
@@ -159,9 +146,13 @@ def bench_greeks(sizes: tuple[int, ...]) -> list[str]:
     ]
     for n in sizes:
         opts = random_options(n, seed=n)
-        t_np = best_of(lambda opts=opts: numpy_greeks(**opts), repeat=3)
-        t_ser = best_of(lambda opts=opts: black_scholes(**opts, second_order=False, parallel=False))
-        t_par = best_of(lambda opts=opts: black_scholes(**opts, second_order=False, parallel=True))
+        t_np = timing.best_of(lambda opts=opts: numpy_greeks(**opts), repeat=3)
+        t_ser = timing.best_of(
+            lambda opts=opts: black_scholes(**opts, second_order=False, parallel=False)
+        )
+        t_par = timing.best_of(
+            lambda opts=opts: black_scholes(**opts, second_order=False, parallel=True)
+        )
         ours = black_scholes(**opts, second_order=False)
         errs = mp_max_rel_err({"numpy": numpy_greeks(**opts), "ours": ours}, opts)
         rows.append(
@@ -183,8 +174,8 @@ def bench_implied_vol(n: int, n_brentq: int) -> list[str]:
     price, n = greeks.price[keep], int(np.sum(keep))
     args = {k: opts[k] for k in ("spot", "strike", "t_sec", "is_call", "rate", "div_yield")}
     ours = implied_vol(price, **args)
-    t_par = best_of(lambda: implied_vol(price, **args, parallel=True), repeat=3)
-    t_ser = best_of(lambda: implied_vol(price, **args, parallel=False), repeat=3)
+    t_par = timing.best_of(lambda: implied_vol(price, **args, parallel=True), repeat=3)
+    t_ser = timing.best_of(lambda: implied_vol(price, **args, parallel=False), repeat=3)
     failed, err = int(np.sum(ours.status != 0)), _round_trip_err(ours.vol, opts["vol"])
     rows = [
         "| solver | options | throughput | ours (parallel) faster by | failed | max rel err |",
@@ -208,7 +199,7 @@ def bench_implied_vol(n: int, n_brentq: int) -> list[str]:
                 )  # fmt: skip
 
         theirs = np.asarray(run_pv(), dtype=float).ravel()
-        t_pv = best_of(run_pv, repeat=3)
+        t_pv = timing.best_of(run_pv, repeat=3)
         rows.append(
             f"| py_vollib_vectorized (Let's Be Rational) | {n:,} | {n / t_pv / 1e6:.2f} M/s "
             f"| **{t_pv / t_par:.1f}x** | {int(np.sum(~(theirs > 0)))} "
@@ -288,24 +279,12 @@ print(t1 - t0, t2 - t1, t3 - t2)
 
 
 def first_call_latency() -> list[str]:
-    """Import + first call of black_scholes and implied_vol in fresh processes."""
-    cache = Path(tempfile.mkdtemp(prefix="optsim-numba-cache-"))
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
-    rows = [
-        "| first call in a fresh process | import | black_scholes | implied_vol |",
-        "|---|---:|---:|---:|",
-    ]
-    try:
-        for label in ("cold (empty numba cache: compile)", "warm (cache=True: load)"):
-            out = subprocess.run(
-                [sys.executable, "-c", _FIRST_CALL], env=env, cwd=ROOT, check=True,
-                capture_output=True, text=True,
-            ).stdout.split()  # fmt: skip
-            imp, bs, iv = (float(v) for v in out)
-            rows.append(f"| {label} | {imp:.2f} s | {bs:.3f} s | {iv:.3f} s |")
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
-    return rows
+    """Import and first calls in fresh processes, cold and warm numba cache."""
+    return timing.first_call_latency(
+        _FIRST_CALL,
+        ("import", "black_scholes", "implied_vol"),
+        ("{:.2f} s", "{:.3f} s", "{:.3f} s"),
+    )
 
 
 def main() -> int:

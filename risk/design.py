@@ -496,14 +496,14 @@ def step_towards(current: ParamGroup, target: ParamGroup, limit: RateLimit) -> P
     for f in current.FIELDS:
         old_raw, new_raw = f.to_chain(getattr(current, f.name)), f.to_chain(getattr(target, f.name))
         allowed = rel * (old_raw if old_raw != 0 else f.hi) // 10**18
-        raw = _round_towards(old_raw, max(old_raw - allowed, min(old_raw + allowed, new_raw)))
+        raw = round_towards(old_raw, max(old_raw - allowed, min(old_raw + allowed, new_raw)))
         values[f.name] = f.to_human(raw)
     moved = type(current)(**values)
     moved.validate()
     return moved
 
 
-def _round_towards(old: int, new: int) -> int:
+def round_towards(old: int, new: int) -> int:
     """`new` rounded towards `old` to at most 15 significant digits (a float holds those)."""
     q = 10 ** max(0, len(str(abs(new))) - 15)
     if q == 1 or new == old:

@@ -201,7 +201,7 @@ def test_review__crash_after_calm__larger_spot_shock_target(crash_history, commi
 def test_review__every_step_within_param_guard_rate_limit(review_after_crash, rate, awkward):
     current = defaults()
     if awkward:  # values with many digits, as left by earlier rate-limited steps
-        # (with these, risk.design.step_towards alone oversteps the caps' limit by a few wei)
+        # (before step_towards worked in integers, it overstepped the caps' limit by a few wei)
         current["margin"] = MarginParams(spot_shock=0.12345678901234567, vol_shock_up=0.777777777)
         current["limits"] = Limits(
             series_oi_cap=12_345.678901234567, total_oi_cap=98_765.43210987654
