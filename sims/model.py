@@ -2,9 +2,10 @@
 
 One step is one block. `step()` reads as the order of events in that block: the outside
 market moves (the scenario's MarketPath), the oracle updater reports it with the highest
-tip, the lister lists expiries, traders trade, keepers liquidate and settle, the risk
-committee reviews parameters; then the block is mined at the step's timestamp, every
-outcome goes back to the agent that sent it, and metrics are collected from the new state.
+tip, the lister lists expiries, traders trade, LPs deposit or redeem, keepers liquidate and
+settle, the risk committee reviews parameters, the LPs' hedging desk trades off-chain; then
+the block is mined at the step's timestamp, every outcome goes back to the agent that sent
+it, and metrics are collected from the new state.
 
 Agents never touch the chain directly: they queue transactions with `send()`, and read
 the model's view of the chain as of the last block (`oracle`, `index`, `params`,
@@ -15,19 +16,21 @@ index (sims.accounts), re-read only for the accounts each block's events touched
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import mesa
 import numpy as np
-import yaml
 
+from agents.hedging import PoolHedger, pool_delta
 from agents.keepers import Liquidator, OracleUpdater, SeriesLister, Settler
-from agents.traders import NoiseTrader, OptionWriter
-from risk.params import GROUPS, LiquidationParams, MarginParams, RateLimit
+from agents.liquidity import LiquidityProvider
+from agents.traders import DirectionalTrader, NoiseTrader, OptionWriter, PutHedger, VolTrader
+from risk.params import GROUPS, LiquidationParams, MarginParams, PoolParams, RateLimit
 from sims.accounts import AccountIndex
+from sims.config import SimConfig, SimConfigError
 from sims.market_path import MarketPath
 
 log = logging.getLogger("optsim.sim")
@@ -37,119 +40,9 @@ WAD = 10**18
 USDC = 10**6
 GWEI = 10**9
 GROUP_IDS = {"margin": 0, "liquidation": 1, "pool": 3, "limits": 4}
-
-
-class SimConfigError(ValueError):
-    """A simulation setting outside its allowed range; the message names the field."""
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """Settings of one run (validated: errors name the field and the allowed range)."""
-
-    scenario: str = "crash"
-    steps: int = 168  # one week of hourly blocks
-    step_seconds: int = HOUR
-    spot0: float = 2_000.0
-    vol0: float = 0.7
-    writers: int = 6
-    noise_traders: int = 4
-    liquidators: int = 2
-    governance: bool = True
-    governance_every_hours: int = 24
-    history_hours: int = 24 * 30  # calm market before the run, the committee's first data
-    writer_capital: float = 20_000.0  # USDC each
-    trader_capital: float = 20_000.0
-    liquidator_capital: float = 2_000_000.0
-    pool_capital: float = 2_000_000.0
-    writer_max_usage: float = 0.9  # writers sell while IM < this share of their equity
-    activity: float = 0.25  # probability a trader acts in a step
-    strikes_pct: tuple[float, ...] = (0.8, 0.9, 1.0, 1.1, 1.2)
-    list_tenors_days: tuple[float, ...] = (3.0, 10.0)  # expiries kept listed
-    oracle_tip_gwei: float = 1_000.0  # the updater's priority fee: first in every block
-    liquidation_gas: float = 1_800_000.0  # what a keeper expects a liquidation to cost
-    liquidator_bid_share: tuple[float, ...] = (0.5, 0.2)  # per liquidator, cycled
-    max_liquidations_per_keeper: int = 10
-    max_settlements_per_step: int = 40
-
-    RANGES = {
-        "steps": (1, 100_000),
-        "step_seconds": (60, DAY),
-        "spot0": (1.0, 1e7),
-        "vol0": (0.05, 3.0),
-        "writers": (0, 2_000),
-        "noise_traders": (0, 2_000),
-        "liquidators": (0, 20),
-        "governance_every_hours": (1, 24 * 30),
-        "history_hours": (0, 24 * 365),
-        "writer_capital": (100.0, 1e9),
-        "trader_capital": (100.0, 1e9),
-        "liquidator_capital": (1_000.0, 1e12),
-        "pool_capital": (1_000.0, 1e12),
-        "writer_max_usage": (0.01, 1.0),
-        "activity": (0.0, 1.0),
-        "oracle_tip_gwei": (0.0, 1e6),
-        "liquidation_gas": (0.0, 3e7),
-        "max_liquidations_per_keeper": (1, 1_000),
-        "max_settlements_per_step": (1, 1_000),
-    }
-
-    def validate(self) -> None:
-        for name, (lo, hi) in self.RANGES.items():
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not lo <= value <= hi
-            ):
-                raise SimConfigError(f"{name} = {value!r} outside allowed range [{lo}, {hi}]")
-        if not self.strikes_pct or not all(0.2 <= k <= 5 for k in self.strikes_pct):
-            raise SimConfigError(
-                f"strikes_pct = {self.strikes_pct} outside allowed range: 1-16 values in [0.2, 5]"
-            )
-        if len(self.strikes_pct) > 16:
-            raise SimConfigError(
-                f"strikes_pct: {len(self.strikes_pct)} values, at most 16 (32 live series)"
-            )
-        if not self.list_tenors_days or not all(0.1 <= d <= 365 for d in self.list_tenors_days):
-            raise SimConfigError(
-                f"list_tenors_days = {self.list_tenors_days} outside allowed range [0.1, 365]"
-            )
-        if (len(self.list_tenors_days) + 1) * 2 * len(self.strikes_pct) > 32:
-            raise SimConfigError(
-                f"list_tenors_days and strikes_pct: (tenors + 1) x strikes x 2 = "
-                f"{(len(self.list_tenors_days) + 1) * 2 * len(self.strikes_pct)} outside allowed "
-                "range [2, 32] (the market's live series, with one expiry rolling over)"
-            )
-        if not self.liquidator_bid_share or not all(0 <= s <= 1 for s in self.liquidator_bid_share):
-            raise SimConfigError(
-                f"liquidator_bid_share = {self.liquidator_bid_share} outside allowed range [0, 1]"
-            )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SimConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise SimConfigError(f"unknown setting(s) {unknown}; allowed: {sorted(names)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        cfg = cls(**values)
-        cfg.validate()
-        return cfg
-
-    @classmethod
-    def load(cls, path: str | Path, **overrides: Any) -> SimConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise SimConfigError(f"--config: no such file {path}")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise SimConfigError(f"--config: {path} is not a mapping of settings")
-        return cls.from_dict({**data, **{k: v for k, v in overrides.items() if v is not None}})
-
-    def n_accounts(self) -> int:
-        """Keys the run needs besides the deployer: LP, settler, liquidators, traders."""
-        return 2 + self.liquidators + self.writers + self.noise_traders
+# gas limits by label over sims.blocks.GAS_LIMITS: a redemption values and margins the pool's
+# whole book (2.2M gas at 10 series, up to 32 of them); out of gas it reverts without a reason
+GAS_LIMITS = {"redeem": 10_000_000}
 
 
 @dataclass
@@ -181,6 +74,9 @@ class StepTally:
     trades: int = 0
     param_changes: int = 0
     proposals: int = 0
+    lp_deposits_usd: float = 0.0  # into the pool (its ERC4626 Deposit events)
+    lp_redemptions_usd: float = 0.0
+    lp_failed_redemptions: int = 0  # redeems reverted (the pool at its IM, a stale oracle)
 
 
 class OptionsMarketModel(mesa.Model):
@@ -235,6 +131,7 @@ class OptionsMarketModel(mesa.Model):
         self._live_ids: list[int] = []
         self._pool_positions: dict[int, float] = {}
         self.last_block: Any = None
+        self.timings: Counter = Counter()  # seconds by part of the step: agents, chain, ...
         self.revert_log: Counter = Counter()  # (label, reason) -> count, over the run
         self._agents_by_id: dict[int, Any] = {}
 
@@ -257,6 +154,30 @@ class OptionsMarketModel(mesa.Model):
             NoiseTrader(self, next(it), cfg.trader_capital, cfg.activity)
             for _ in range(cfg.noise_traders)
         ]
+        self.directional = [
+            DirectionalTrader(self, next(it), cfg.trader_capital, cfg.activity,
+                              cfg.signal_quality, cfg.signal_horizon)
+            for _ in range(cfg.directional)
+        ]  # fmt: skip
+        self.vol_traders = [
+            VolTrader(self, next(it), cfg.trader_capital, cfg.activity, cfg.vol_threshold,
+                      cfg.vol_forecast_noise)
+            for _ in range(cfg.vol_traders)
+        ]  # fmt: skip
+        self.put_hedgers = [
+            PutHedger(self, next(it), cfg.trader_capital, cfg.hedger_spot_usd)
+            for _ in range(cfg.put_hedgers)
+        ]
+        self.lps = [
+            LiquidityProvider(self, next(it), cfg.lp_capital, hurdle=cfg.lp_hurdle,
+                              run_fear=cfg.lp_run_fear + self.random.uniform(-0.15, 0.15),
+                              max_drawdown=cfg.lp_max_drawdown)
+            for _ in range(cfg.lps)
+        ]  # fmt: skip
+        self.hedger = None
+        if cfg.pool_hedger:
+            self.hedger = PoolHedger(self, cfg.hedge_band, cfg.hedge_base_slippage,
+                                     cfg.hedge_impact, cfg.hedge_depth_usd)  # fmt: skip
         self.governance = None
         if cfg.governance:
             from agents.governance import CommitteeConfig, GovernanceAgent, RiskCommittee
@@ -267,7 +188,9 @@ class OptionsMarketModel(mesa.Model):
             self.governance = GovernanceAgent(self, admin, committee)
         for a in self.agents:
             self._agents_by_id[a.unique_id] = a
-        self.traders = [*self.writers, *self.noise]
+        self.traders = [*self.writers, *self.noise, *self.directional, *self.vol_traders,
+                        *self.put_hedgers]  # fmt: skip
+        self._pool_address = str(self.contracts["pool"].address).lower()
         self.index.watch(
             [t.account for t in self.traders] + [lq.account for lq in self.liquidators]
         )
@@ -288,14 +211,15 @@ class OptionsMarketModel(mesa.Model):
         funded = [(self.lp_account, c.pool_capital, "pool")]
         funded += [(lq.account, lq.capital_usdc, "market") for lq in self.liquidators]
         funded += [(t.account, t.capital_usdc, "market") for t in self.traders]
+        funded += [(lp.account, lp.capital_usdc, "wallet") for lp in self.lps]
         for account, usdc, venue in funded:
             amount = int(usdc * USDC)
             self.chain.send(account, token, "mint", account, amount, label="mint")
-            self.chain.send(
-                account, token, "approve", self.contracts[venue].address, max_uint, label="approve"
-            )
-            label = "pool_deposit" if venue == "pool" else "deposit"
-            self.chain.send(account, venue, "deposit", amount, label=label)
+            spender = self.contracts["pool" if venue == "wallet" else venue].address
+            self.chain.send(account, token, "approve", spender, max_uint, label="approve")
+            if venue != "wallet":  # LPs keep theirs and deposit when their rules say so
+                label = "pool_deposit" if venue == "pool" else "deposit"
+                self.chain.send(account, venue, "deposit", amount, label=label)
         self._mine()
         self._read_state()
         # the first vols: push again now that the expiries exist
@@ -323,6 +247,21 @@ class OptionsMarketModel(mesa.Model):
         The local chain's base fee is ~0; the scenario's gas market is charged here."""
         price_gwei = self.gas_gwei + outcome.request.tip / GWEI
         return outcome.gas_used * price_gwei * 1e-9 * self.spot
+
+    def signal(self, horizon: int, quality: float, rng: Any) -> int:
+        """The sign of spot's return over the next `horizon` steps (+1 up, -1 down), right
+        with probability `quality` and flipped otherwise; 0 when the path ends here. Only
+        the sign leaks, and only as reliably as the quality says."""
+        k = self.step_index
+        end = min(k + horizon, len(self.path.spot) - 1)
+        if end <= k:
+            return 0
+        sign = 1 if self.path.spot[end] >= self.path.spot[k] else -1
+        return sign if rng.random() < quality else -sign
+
+    def pool_positions(self) -> dict[int, float]:
+        """The pool's position per series (contracts): minus every account's."""
+        return self._pool_positions
 
     def live_expiries(self) -> list[int]:
         return sorted({s.expiry for s in self.index.series.values() if s.expiry > self.now})
@@ -426,6 +365,7 @@ class OptionsMarketModel(mesa.Model):
         self.gas_gwei = float(self.path.gas_gwei[k])
         self._margins = None
         self.oracle_next = None
+        t0 = time.perf_counter()
 
         self.updater.step()
         self.lister.step()
@@ -433,15 +373,30 @@ class OptionsMarketModel(mesa.Model):
         self.random.shuffle(traders)
         for t in traders:
             t.step()
+        lps = list(self.lps)
+        self.random.shuffle(lps)  # a bank run is first come, first served
+        for lp in lps:
+            lp.step()
         for lq in self.liquidators:
             lq.step()
         self.settler.step()
+        if self.hedger is not None:
+            self.hedger.step()
+        t1 = time.perf_counter()
         if self.governance is not None:
             self.governance.step()
+        t2 = time.perf_counter()
         self._mine()
+        t3 = time.perf_counter()
         self._read_state()
         self._margins = None
         self.datacollector.collect(self)
+        t4 = time.perf_counter()
+        timings = self.timings
+        timings["agents"] += t1 - t0
+        timings["committee"] += t2 - t1
+        timings["chain"] += t3 - t2
+        timings["reads"] += t4 - t3
 
     def _mine(self) -> None:
         result = self.chain.mine(self.now)
@@ -464,6 +419,7 @@ class OptionsMarketModel(mesa.Model):
                     why,
                 )
             t.rejected += o.rejected
+            t.lp_failed_redemptions += o.request.label == "redeem" and not o.ok
             t.gas += o.gas_used
             for ev in o.events:
                 events.append(ev)
@@ -473,7 +429,12 @@ class OptionsMarketModel(mesa.Model):
 
     def _tally_event(self, ev: Any) -> None:
         t, a = self.tally, ev.args
-        if ev.name == "Liquidation":
+        if str(ev.address).lower() == self._pool_address:  # the pool's ERC4626 events
+            if ev.name == "Deposit":
+                t.lp_deposits_usd += a["assets"] / USDC
+            elif ev.name == "Withdraw":
+                t.lp_redemptions_usd += a["assets"] / USDC
+        elif ev.name == "Liquidation":
             t.liquidations += 1
             t.liquidated_mm_usd += a["mm"] * a["fraction"] / WAD / WAD
         elif ev.name == "BadDebt":
@@ -503,14 +464,15 @@ class OptionsMarketModel(mesa.Model):
             ch.view("pool", "totalSupply"), ch.view("market", "insurance"),
             ch.view("market", "fees"), ch.view("market", "live_series_ids"),
             ch.view("config", "margin_params"), ch.view("config", "liquidation_params"),
-            ch.view("config", "limits"),
+            ch.view("config", "limits"), ch.view("config", "pool_params"),
         ]  # fmt: skip
         calls += [ch.view("oracle", "vols", e) for e in expiries]
         calls += [ch.view("oracle", "settlement_prices", e) for e in expiries]
         first = self.params == {}
         if first:
             calls += [ch.view("config", "rate_limit", gid) for gid in GROUP_IDS.values()]
-        v = ch.read(calls)
+        v = list(ch.read(calls))
+        pool_params = v.pop(11)  # the last fixed view: the rest is indexed as before it came
         o = self.oracle
         o.spot, o.updated_at = v[0] / WAD, int(v[1])
         o.heartbeat, _stale, dev_spot, dev_vol = v[2]
@@ -530,6 +492,7 @@ class OptionsMarketModel(mesa.Model):
             "margin": MarginParams.from_chain(v[8]),
             "liquidation": LiquidationParams.from_chain(v[9]),
             "limits": GROUPS["limits"].from_chain(v[10]),
+            "pool": PoolParams.from_chain(pool_params),
         }
         n = len(expiries)
         o.vol_of = {e: x / WAD for e, x in zip(expiries, v[11 : 11 + n], strict=True)}
@@ -587,4 +550,18 @@ class OptionsMarketModel(mesa.Model):
             "im_factor": lambda m: m.params["margin"].im_factor,
             "start_discount": lambda m: m.params["liquidation"].start_discount,
             "total_oi_cap": lambda m: m.params["limits"].total_oi_cap,
-        }
+            # LPs and the hedging desk
+            "lp_deposits": lambda m: m.tally.lp_deposits_usd,
+            "lp_redemptions": lambda m: m.tally.lp_redemptions_usd,
+            "lp_failed_redemptions": lambda m: m.tally.lp_failed_redemptions,
+            "lp_count_in_pool": lambda m: sum(lp.in_pool for lp in m.lps),  # besides the anchor
+            "pool_delta": lambda m: pool_delta(m),
+            "hedge_position": lambda m: m.hedger.position if m.hedger else 0.0,
+            "hedge_pnl": lambda m: m.hedger.pnl if m.hedger else 0.0,
+            "hedge_slippage": lambda m: m.hedger.slippage if m.hedger else 0.0,
+            "hedged_nav": lambda m: m.pool["nav"] + (m.hedger.pnl if m.hedger else 0.0),
+            "put_hedger_pnl": lambda m: sum(h.pnl() for h in m.put_hedgers),
+            # trades landed so far, by kind of trader
+            **{f"{kind}_trades": (lambda m, kind=kind: sum(t.trades for t in getattr(m, kind)))
+               for kind in ("writers", "noise", "directional", "vol_traders", "put_hedgers")},
+        }  # fmt: skip

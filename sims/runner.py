@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from sims.model import OptionsMarketModel, SimConfig, SimConfigError
+from sims.model import GAS_LIMITS, OptionsMarketModel, SimConfig, SimConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = {"anvil": "ethereum:local:foundry", "embedded": "ethereum:local:test"}
@@ -38,8 +38,13 @@ def run_simulation(
     seed: int,
     chain: str = "anvil",
     progress: Callable[[int], Any] | None = None,
+    params: dict[str, dict[str, float]] | None = None,
 ) -> RunResult:
     """Run one simulation and return its per-step metrics and run facts.
+
+    Args:
+        params: initial protocol parameters by group ({"margin": {"spot_shock": 0.2}}),
+            over deployments/local.yaml's; validated against the on-chain bounds first.
 
     Raises:
         SimConfigError: an invalid setting or scenario (nothing is started).
@@ -48,7 +53,7 @@ def run_simulation(
 
     from sims.blocks import BlockBuilder
     from sims.chain import Chain, EmbeddedBlocks, derived_keys
-    from sims.deployment import DeployConfig, deploy_protocol
+    from sims.deployment import deploy_protocol
     from sims.quiet import silence_revert_traces
     from sims.rpc import BatchReader
     from sims.scenarios import load_scenario
@@ -72,7 +77,7 @@ def run_simulation(
     logging.getLogger("ape").setLevel(logging.ERROR)
     silence_revert_traces()
     project = ape.Project(ROOT)
-    deploy_cfg = DeployConfig.load(ROOT / "deployments" / "local.yaml")
+    deploy_cfg = _deploy_config(params)
     t0 = time.perf_counter()
     with ape.networks.parse_network_choice(NETWORKS[chain]) as provider:
         test_accounts = list(ape.accounts.test_accounts)
@@ -86,7 +91,7 @@ def run_simulation(
             keys = derived_keys(seed, n)
             builder: Any = BlockBuilder(
                 provider.uri, [deployer.private_key, *(k.private_key for k in keys)], contracts,
-                revert_reasons=True,
+                revert_reasons=True, gas_limits=GAS_LIMITS,
             )  # fmt: skip
             builder._batch([("anvil_setBalance", [k.address, hex(1_000 * ETH)]) for k in keys])
             reader = BatchReader(provider.uri)
@@ -99,7 +104,11 @@ def run_simulation(
                 )
             others = test_accounts[1 : n + 1]
             builder = EmbeddedBlocks(
-                provider, ape.chain, [a.private_key for a in [deployer, *others]], contracts
+                provider,
+                ape.chain,
+                [a.private_key for a in [deployer, *others]],
+                contracts,
+                gas_limits=GAS_LIMITS,
             )
             reader = None
             addresses = [str(a.address) for a in others]
@@ -133,9 +142,29 @@ def run_simulation(
         "tx_per_second": round(float(steps["txs"].sum()) / t_run, 1) if t_run > 0 else None,
         "keeper_reverts": sum(lq.reverts for lq in model.liquidators),
         "reverts": {f"{label}: {why}": n for (label, why), n in model.revert_log.most_common()},
+        "timings": {k: round(v, 2) for k, v in model.timings.items()},
     }
     log = _review_rows(model.governance.committee.history, model.start) if model.governance else []
     return RunResult(steps, meta, log)
+
+
+def _deploy_config(params: dict[str, dict[str, float]] | None) -> Any:
+    """deployments/local.yaml with `params` merged over its parameter groups."""
+    import yaml
+
+    from sims.deployment import ConfigError, DeployConfig
+
+    path = ROOT / "deployments" / "local.yaml"
+    if not params:
+        return DeployConfig.load(path)
+    data = yaml.safe_load(path.read_text()) or {}
+    merged = dict(data.get("params") or {})
+    for group, fields in params.items():
+        merged[group] = {**(merged.get(group) or {}), **fields}
+    try:
+        return DeployConfig.from_dict({**data, "params": merged})
+    except ConfigError as exc:
+        raise SimConfigError(f"params: {exc}") from None
 
 
 def _history(cfg: SimConfig, seed: int, path: Any) -> tuple[Any, Any, Any]:

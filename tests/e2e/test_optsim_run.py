@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sims.model import SimConfig
+
 pytestmark = pytest.mark.anvil
 
 
@@ -27,8 +29,10 @@ def test_run__same_seed__same_results(tmp_path):
     assert len(steps_a) == 11  # the initial state and ten blocks
     assert steps_a["txs"].sum() > 0
     summary = json.loads((a / "summary.json").read_text())
+    assert list(summary["runs"]) == ["governance"]  # --no-compare: one run
+    run = summary["runs"]["governance"]
     for key in ("lp_return", "liquidations", "bad_debt_usd", "worst_step", "transactions"):
-        assert key in summary
+        assert key in run
     html = (a / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3
     pd.testing.assert_frame_equal(
@@ -71,7 +75,10 @@ def test_run__governance_and_comparison__side_by_side(tmp_path):
 
 def test_run__embedded_chain__small_case(tmp_path):
     cfg = tmp_path / "small.yaml"
-    cfg.write_text("writers: 2\nnoise_traders: 1\nliquidators: 1\ngovernance: false\n")
+    cfg.write_text(
+        "writers: 2\nnoise_traders: 1\nliquidators: 1\ngovernance: false\n"
+        "directional: 1\nvol_traders: 0\nput_hedgers: 0\nlps: 1\n"  # 9 spare test accounts
+    )
     out = tmp_path / "e"
     proc = _run(out, "--steps", "4", "--chain", "embedded", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -88,3 +95,31 @@ def test_run__bad_config__names_field_and_writes_nothing(tmp_path):
     proc = _run(tmp_path / "x", "--scenario", "meteor_strike")
     assert proc.returncode == 2 and "meteor_strike" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_run__lp_bank_run__every_agent_acts_and_lps_run(tmp_path):
+    """24 blocks of lp_bank_run (the panic starts at block 12) with every kind of agent:
+    the LPs come in while it is calm and redeem when the panic starts, every kind of
+    trader lands trades, the hedging desk trades; the same seed gives the same steps."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        proc = _run(
+            out, "--steps", "24", "--seed", "3", "--scenario", "lp_bank_run", "--no-compare"
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    steps = pd.read_csv(a / "steps.csv")
+    pd.testing.assert_frame_equal(steps, pd.read_csv(b / "steps.csv"))
+    cfg = SimConfig()
+    calm, panic = steps.iloc[1:12], steps.iloc[12:]
+    assert calm["lp_deposits"].sum() == pytest.approx(cfg.lps * cfg.lp_capital)
+    assert calm["lp_redemptions"].sum() == 0
+    assert calm["lp_count_in_pool"].iloc[-1] == cfg.lps
+    assert panic["lp_redemptions"].sum() > 0.9 * cfg.lps * cfg.lp_capital
+    assert panic["lp_count_in_pool"].iloc[-1] == 0
+    last = steps.iloc[-1]
+    for kind in ("writers", "noise", "directional", "vol_traders", "put_hedgers"):
+        assert last[f"{kind}_trades"] > 0, kind
+    assert last["hedge_slippage"] > 0
+    pd.testing.assert_series_equal(
+        steps["hedged_nav"], steps["pool_nav"] + steps["hedge_pnl"], check_names=False
+    )
