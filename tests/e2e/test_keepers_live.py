@@ -1,0 +1,419 @@
+"""The keeper bots against a testnet: an anvil process these tests start themselves.
+
+The protocol is deployed there with raw transactions (tests/e2e/live/testnet.py); the
+bots run in-process through the same code `ape run keeper` runs (sims.live), and the
+script itself runs as a subprocess for its start-up checks. Writers sell calls on margin
+and the oracle moves; at spot 2400 the two biggest writers are below MM, a tiny one is
+below MM but worth less than the gas of liquidating it, and the others are healthy.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from live.testnet import ROOT, WAD, Anvil, Testnet, free_port
+
+from sims.chain import derived_keys
+from sims.live.bots import KeeperConfig, KeeperRunner, build_bot
+from sims.live.health import HealthServer, Metrics, keeper_logger
+from sims.live.rpc import Contracts, Rpc
+from sims.live.sender import GWEI, GasStrategy, KeySigner
+from sims.live.sources import CsvSource
+
+pytestmark = pytest.mark.anvil
+
+TYPES = ("usdc_mock", "MarginEngine", "Oracle", "RiskConfig", "OptionMarket", "LiquidityPool",
+         "Timelock")  # fmt: skip
+SIZES = (21.0, 19.0, 12.0, 5.0)  # calls sold by each writer on 10k USDC
+APE = shutil.which("ape") or str(ROOT / ".venv" / "bin" / "ape")
+
+
+@dataclass
+class Market:
+    net: Testnet
+    gov: str  # keys
+    keeper: str
+    rival: str
+    writers: list[str]
+    tiny: str
+
+    def address(self, key: str) -> str:
+        return KeySigner(key).address.lower()
+
+
+@pytest.fixture(scope="module")
+def live_types(project):
+    return {n: getattr(project, n).contract_type for n in TYPES}
+
+
+@pytest.fixture(scope="module")
+def live_anvil():
+    node = Anvil().start()
+    yield node
+    node.stop()
+
+
+def _open_market(net: Testnet, seed: int, sizes=SIZES, tiny: bool = True) -> Market:
+    keys = [k.private_key for k in derived_keys(seed, 5 + len(sizes))]
+    gov, lp, keeper, rival, tiny_key, *writers = keys
+    net.set_balance(KeySigner(gov).address, 1_000 * WAD)
+    net.deploy_protocol(gov)
+    net.fund(lp, 2_000_000, "pool")
+    for key in (keeper, rival):
+        net.fund(key, 500_000)
+    sid = net.series_id(2200, 1, True)  # 30-day calls
+    for key, size in zip(writers, sizes, strict=True):
+        net.fund(key, 10_000)
+        net.trade(key, sid, -size)
+    if tiny:
+        net.fund(tiny_key, 100)
+        net.trade(tiny_key, sid, -0.2)
+    return Market(net, gov, keeper, rival, writers, tiny_key)
+
+
+_SEEDS = iter(range(100, 10**6))
+
+
+@pytest.fixture
+def live_market(live_anvil, live_types):
+    """Four writers and the tiny one: at 2400 writers 0 and 1 and the tiny one are below MM."""
+    return _open_market(Testnet(live_anvil.uri, live_types), next(_SEEDS))
+
+
+@pytest.fixture
+def live_one_below(live_anvil, live_types):
+    """Two writers: at 2400 only writer 0 is below MM."""
+    return _open_market(
+        Testnet(live_anvil.uri, live_types), next(_SEEDS), sizes=(21.0, 12.0), tiny=False
+    )
+
+
+_LOGGERS = iter(range(10**6))
+
+
+def make_bot(net: Testnet, kind: str, key: str, state: Path, source=None, max_actions=10, **gas):
+    """A bot as the script builds it, fast polling; returns (bot, metrics, stop, log lines)."""
+    settings = dict(poll_s=0.05, stuck_after_s=60.0, wait_s=30.0)
+    settings.update(gas)
+    cfg = KeeperConfig(
+        kind=kind, interval_s=0.1, confirmations=0, max_actions=max_actions,
+        gas=GasStrategy(**settings),
+    )  # fmt: skip
+    stream = io.StringIO()
+    metrics = Metrics(kind)
+    log = keeper_logger(f"{kind}-{next(_LOGGERS)}", stream)
+    stop = threading.Event()
+    contracts = Contracts(net.record["contracts"], net.contracts.types)
+    bot = build_bot(
+        cfg, Rpc(net.uri, retries=2, backoff=0.05), contracts, KeySigner(key), state,
+        net.record["start_block"], metrics=metrics, log=log, stop=stop, source=source,
+    )  # fmt: skip
+    return bot, metrics, stop, stream
+
+
+def liquidated(net: Testnet) -> list[str]:
+    return [str(ev.args["account"]).lower() for ev in net.logs("Liquidation")]
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+# --- (1) liquidation ---
+
+
+def test_liquidator__oracle_moves__liquidates_exactly_unhealthy_profitable_accounts(
+    live_market, tmp_path
+):
+    net, m = live_market.net, live_market
+    net.push(m.gov, 2_400)
+    writers = [m.address(k) for k in m.writers]
+    below = {a for a in [*writers, m.address(m.tiny)] if net.liquidatable(a)}
+    assert below == {writers[0], writers[1], m.address(m.tiny)}  # the scenario's premise
+    bot, metrics, stop, stream = make_bot(net, "liquidator", m.keeper, tmp_path / "liq.json")
+    server = HealthServer(metrics, 0).start()
+    nonce = net.nonce(m.address(m.keeper))
+    try:
+        assert KeeperRunner(bot, stop).run(iterations=2) == 0
+        health = requests.get(f"http://127.0.0.1:{server.port}/health", timeout=5)
+        prom = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5).text
+    finally:
+        server.stop()
+
+    assert sorted(liquidated(net)) == sorted([writers[0], writers[1]])
+    assert net.liquidatable(m.address(m.tiny))  # below MM, but the reward is below gas
+    assert metrics.count("skipped_unprofitable") >= 1
+    assert not any(net.liquidatable(a) for a in writers)
+    assert net.nonce(m.address(m.keeper)) == nonce + 2
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert 'optsim_keeper_tx_mined{bot="liquidator"} 2' in prom
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert events.count("action_mined") == 2 and "started" in events and "stopped" in events
+
+    # a second run (the same process or a restart from the state file) does nothing more
+    again, _, stop2, _ = make_bot(net, "liquidator", m.keeper, tmp_path / "liq.json")
+    assert KeeperRunner(again, stop2).run(iterations=2) == 0
+    assert net.nonce(m.address(m.keeper)) == nonce + 2 and len(liquidated(net)) == 2
+
+
+# --- (2) settlement ---
+
+
+def test_settler__expiry_price_fixed__settles_that_expiry_once(live_anvil, live_types, tmp_path):
+    net = Testnet(live_anvil.uri, live_types)
+    m = _open_market(net, 901, sizes=(3.0,), tiny=False)
+    buyer, seller = m.keeper, m.rival  # funded accounts: one buys a call, one sells a put
+    day_call, day_put = net.series_id(2000, 0, True), net.series_id(1800, 0, False)
+    net.trade(buyer, day_call, 2.0)
+    net.trade(seller, day_put, -1.0)
+    settler_key = derived_keys(902, 1)[0].private_key
+    net.set_balance(KeySigner(settler_key).address, 10 * WAD)
+    settler, s_metrics, s_stop, _ = make_bot(net, "settler", settler_key, tmp_path / "s.json")
+    s_nonce = net.nonce(KeySigner(settler_key).address)
+
+    net.mine(86_400 + 120)  # past the 1-day expiry; its price is not fixed yet
+    assert KeeperRunner(settler, s_stop).run(iterations=1) == 0
+    assert net.nonce(KeySigner(settler_key).address) == s_nonce and net.logs("Settled") == []
+
+    prices = tmp_path / "prices.csv"
+    prices.write_text(f"timestamp,spot,vol\n{net.now() - 5},2100,0.55\n")
+    updater, _, u_stop, _ = make_bot(
+        net, "oracle", m.gov, tmp_path / "o.json", source=CsvSource(prices)
+    )
+    assert KeeperRunner(updater, u_stop).run(iterations=2) == 0
+    expiry = net.record["expiries"][0]
+    assert net.view("oracle", "settlement_price", expiry) == 2_100 * WAD
+
+    assert KeeperRunner(settler, s_stop).run(iterations=2) == 0
+    settled = {(str(e.args["account"]).lower(), e.args["series_id"]) for e in net.logs("Settled")}
+    assert settled == {(m.address(buyer), day_call), (m.address(seller), day_put)}
+    assert net.view("market", "positions", m.address(m.writers[0]))  # the 30-day one stays
+    assert net.nonce(KeySigner(settler_key).address) == s_nonce + 2
+    assert KeeperRunner(settler, s_stop).run(iterations=1) == 0
+    assert net.nonce(KeySigner(settler_key).address) == s_nonce + 2
+    assert s_metrics.count("actions_mined") == 2
+
+
+# --- (3) fault injection ---
+
+
+def test_liquidator__node_restarted_mid_run__recovers_and_never_repeats(live_types, tmp_path):
+    node = Anvil(tmp_path / "anvil-state.json").start()
+    try:
+        net = Testnet(node.uri, live_types)
+        m = _open_market(net, 903, sizes=(21.0, 15.0), tiny=False)
+        big, mid = (m.address(k) for k in m.writers)
+        state = tmp_path / "liq.json"
+        bot, metrics, stop, _ = make_bot(net, "liquidator", m.keeper, state)
+        runner = KeeperRunner(bot, stop)
+        out: list[int] = []
+        thread = threading.Thread(target=lambda: out.append(runner.run()), daemon=True)
+        thread.start()
+        nonce = net.nonce(m.address(m.keeper))
+
+        net.push(m.gov, 2_400)
+        wait_for(lambda: liquidated(net) == [big], what="the first liquidation")
+        node.stop()  # the node goes away mid-run (its state is dumped on exit)
+        wait_for(lambda: metrics.count("rpc_errors") >= 1, what="the keeper to notice")
+        node.start(load=True)
+        net.push(m.gov, 2_500)  # the second writer falls below MM, the first stays above
+        wait_for(lambda: mid in liquidated(net), what="the liquidation after the restart")
+        time.sleep(0.5)  # a few more iterations on the same facts
+        stop.set()
+        thread.join(timeout=30)
+        assert out == [0]
+        assert sorted(liquidated(net)) == sorted([big, mid])
+        assert net.nonce(m.address(m.keeper)) == nonce + 2
+
+        # the process restarts from its state file: it resumes, scans only new blocks, sends nothing
+        net.mine()
+        again, metrics2, stop2, _ = make_bot(net, "liquidator", m.keeper, state)
+        assert KeeperRunner(again, stop2).run(iterations=2) == 0
+        assert metrics2.count("blocks_scanned") <= 3 and metrics2.count("reorgs") == 0
+        assert net.nonce(m.address(m.keeper)) == nonce + 2 and len(liquidated(net)) == 2
+    finally:
+        node.stop()
+
+
+def _liquidate_in_thread(bot, stop):
+    result: list[int] = []
+    thread = threading.Thread(
+        target=lambda: result.append(KeeperRunner(bot, stop).run(iterations=1)), daemon=True
+    )
+    thread.start()
+    return thread, result
+
+
+def test_liquidator__rival_lands_first__revert_recorded_not_retried(live_one_below, tmp_path):
+    net, m = live_one_below.net, live_one_below
+    net.push(m.gov, 2_400)
+    target = m.address(m.writers[0])
+    keeper = m.address(m.keeper)
+    bot, metrics, stop, _ = make_bot(net, "liquidator", m.keeper, tmp_path / "liq.json")
+    nonce = net.nonce(keeper)
+    net.automine(False)
+    try:
+        rival_tx = net.tx(m.rival, "market", "liquidate", target, WAD, tip_gwei=50, wait=False)
+        thread, result = _liquidate_in_thread(bot, stop)
+        wait_for(lambda: int(net.rpc.call("eth_getTransactionCount", [keeper, "pending"]), 16)
+                 > nonce, what="our liquidation in the pool")  # fmt: skip
+        net.mine()
+    finally:
+        net.automine(True)
+    thread.join(timeout=30)
+    assert result == [0]
+    rival = net.rpc.call("eth_getTransactionReceipt", [rival_tx])
+    assert int(rival["status"], 16) == 1
+    records = [a for k, a in bot.state.actions.items() if k.startswith(f"liquidate:{target}")]
+    assert [r["status"] for r in records] == ["reverted"]
+    assert records[0]["reason"] == "market: account healthy"
+
+    assert KeeperRunner(bot, stop).run(iterations=3) == 0  # healthy now: nothing more
+    assert net.nonce(keeper) == nonce + 1  # the reverted one, never retried
+    assert liquidated(net).count(target) == 1
+    assert metrics.count("tx_reverted") == 1
+
+
+def test_liquidator__stuck_transaction__replaced_with_higher_fee_lands_once(
+    live_one_below, tmp_path
+):
+    net, m = live_one_below.net, live_one_below
+    net.push(m.gov, 2_400)
+    keeper = m.address(m.keeper)
+    bot, metrics, stop, _ = make_bot(
+        net, "liquidator", m.keeper, tmp_path / "liq.json", stuck_after_s=0.3, max_fee_gwei=40,
+        tip_gwei=2,
+    )  # fmt: skip
+    nonce = net.nonce(keeper)
+    net.automine(False)
+    try:
+        thread, result = _liquidate_in_thread(bot, stop)
+        wait_for(lambda: metrics.count("tx_replaced") >= 3, what="replacements")
+        net.mine()
+    finally:
+        net.automine(True)
+    thread.join(timeout=30)
+    assert result == [0]
+    (rec,) = bot.state.actions.values()
+    assert rec["status"] == "mined" and rec["replacements"] >= 3
+    first, landed = rec["tx"]["hashes"][0], rec["tx_hash"]
+    assert landed != first
+    assert net.rpc.call("eth_getTransactionReceipt", [first]) is None
+    tx = net.rpc.call("eth_getTransactionByHash", [landed])
+    assert int(tx["nonce"], 16) == nonce
+    assert int(tx["maxPriorityFeePerGas"], 16) > 2 * GWEI
+    assert int(tx["maxFeePerGas"], 16) <= 40 * GWEI  # the cap holds
+    assert net.nonce(keeper) == nonce + 1 and len(liquidated(net)) == 1
+
+
+def test_liquidator__restart_while_tx_pending__follows_it_instead_of_resending(
+    live_one_below, tmp_path
+):
+    net, m = live_one_below.net, live_one_below
+    net.push(m.gov, 2_400)
+    keeper, state = m.address(m.keeper), tmp_path / "liq.json"
+    first, _, stop, _ = make_bot(net, "liquidator", m.keeper, state, wait_s=0.5)
+    nonce = net.nonce(keeper)
+    net.automine(False)
+    try:
+        thread, result = _liquidate_in_thread(first, stop)
+        thread.join(timeout=30)  # gives up waiting: the transaction stays pending
+        assert result == [0]
+        (key,) = first.state.pending()
+        net.rpc.call("anvil_dropAllTransactions", [])  # and the node loses it (restart)
+        second, metrics, stop2, _ = make_bot(net, "liquidator", m.keeper, state, wait_s=20)
+        thread, result = _liquidate_in_thread(second, stop2)
+        wait_for(lambda: metrics.count("tx_rebroadcast") >= 1, what="the rebroadcast")
+        net.mine()
+        thread.join(timeout=30)
+    finally:
+        net.automine(True)
+    assert second.state.actions[key]["status"] == "mined"
+    assert net.nonce(keeper) == nonce + 1 and len(liquidated(net)) == 1
+    assert metrics.count("tx_sent") == 0  # followed, never sent anew
+
+
+# --- (4) the script: bad input and a clean stop ---
+
+
+def _script(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [APE, "run", "keeper", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, **kw,
+    )  # fmt: skip
+
+
+def test_keeper_script__bad_input__clear_error_nothing_sent(
+    live_anvil, live_types, accounts, tmp_path
+):
+    net = Testnet(live_anvil.uri, live_types)
+    m = _open_market(net, 904, sizes=(21.0,), tiny=False)
+    records = tmp_path / "records"
+    net.write_record(records)
+    broke = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"  # TEST::9
+    net.set_balance(broke, 0)
+    funded = "0x976EA74026E726554dB657fA54763abd0C3a0aa9"  # TEST::6, anvil's account 6 too
+    assert accounts[6].address == funded
+    net.fund(accounts[6].private_key, 500_000)  # capital to take positions over with
+    nonces = {a: net.nonce(a) for a in (broke, funded)}
+    common = ["--record-dir", str(records), "--once"]
+    runs = {
+        "network": _script("liquidator", "--network", "ethereum:nowhere:node", "--account",
+                           "TEST::6", *common),
+        "rpc": _script("liquidator", "--network", f"http://127.0.0.1:{free_port()}", "--account",
+                       "TEST::6", *common),
+        "record": _script("settler", "--network", live_anvil.uri, "--account", "TEST::6",
+                          "--record-dir", str(tmp_path / "empty"), "--once"),
+        "funds": _script("liquidator", "--network", live_anvil.uri, "--account", "TEST::9", *common,
+                         "--state", str(tmp_path / "broke.json")),
+        "loop": _script("liquidator", "--network", live_anvil.uri, "--account", "TEST::6",
+                        "--record-dir", str(records), "--dry-run", "--confirmations", "0",
+                        "--interval", "0.2", "--state", str(tmp_path / "loop.json")),
+    }  # fmt: skip
+    net.push(m.gov, 2_400)  # the dry run finds the writer below MM
+    wait_for(lambda: (tmp_path / "loop.json").exists() or runs["loop"].poll() is not None,
+             timeout=120, what="the looping keeper's first iteration")  # fmt: skip
+    time.sleep(0.5)  # a few iterations: the dry run must not repeat itself either
+    runs["loop"].send_signal(signal.SIGTERM)
+    out = {k: (p.wait(timeout=120), *p.communicate()) for k, p in runs.items()}
+
+    code, _, err = out["network"]
+    assert code != 0 and "nowhere" in err
+    code, _, err = out["rpc"]
+    assert code == 1 and "cannot connect to network" in err and "nothing was sent" in err
+    code, _, err = out["record"]
+    assert code == 1 and "custom.addresses.json not found" in err
+    code, _, err = out["funds"]
+    assert code == 1 and "has 0.000000 ETH" in err and "nothing was sent" in err
+    assert not (tmp_path / "broke.json").exists()
+    code, _, err = out["loop"]  # SIGTERM: the iteration finishes, exit 0
+    assert code == 0, err[-2000:]
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    dry = {e["key"] for e in lines if e["event"] == "dry_run"}
+    assert {k.split(":")[1] for k in dry} == {m.address(m.writers[0])}, lines
+    assert lines[-1]["event"] == "stopped" and lines[-1]["iterations"] >= 2
+    assert {a: net.nonce(a) for a in (broke, funded)} == nonces  # nothing sent by anyone
+    assert liquidated(net) == []
+
+
+def test_signers__ape_account_signing__same_bytes_as_key_signing(accounts, networks):
+    """Keystore accounts sign through ape: the raw transaction must equal the key path's."""
+    from sims.live.sender import ApeAccountSigner
+
+    fields = (31337, 5, GWEI, 3 * GWEI, 200_000, str(accounts[6].address), "0x12345678")
+    via_ape = ApeAccountSigner(accounts[3], networks.ethereum).sign(*fields)
+    assert via_ape == KeySigner(accounts[3].private_key).sign(*fields)
