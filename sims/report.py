@@ -60,6 +60,7 @@ def summarise(steps: pd.DataFrame, meta: dict[str, Any], coverage: float = 0.99)
         "max_accounts_below_mm": int(steps["accounts_below_mm"].max()),
         "keeper_profit_usd": float(steps["keeper_profit"].iloc[-1]),
         "parameter_changes": int(steps["param_changes"].sum()),
+        **_optional(steps),
         "transactions": int(steps["txs"].sum()),
         "reverts": int(steps["reverts"].sum()),
         "gas_used": int(steps["gas"].sum()),
@@ -69,6 +70,25 @@ def summarise(steps: pd.DataFrame, meta: dict[str, Any], coverage: float = 0.99)
             "spot": float(steps["spot"].iloc[worst]),
         },
     }
+
+
+def _optional(steps: pd.DataFrame) -> dict[str, float]:
+    """Metrics of the agents a run may not have: LPs, the hedging desk, put hedgers."""
+    out: dict[str, float] = {}
+    for col, key in (("lp_redemptions", "lp_redemptions_usd"), ("lp_deposits", "lp_deposits_usd"),
+                     ("lp_failed_redemptions", "lp_failed_redemptions")):  # fmt: skip
+        if col in steps:
+            out[key] = float(steps[col].sum())
+    last = (
+        ("hedge_pnl", "hedge_pnl_usd"),
+        ("put_hedger_pnl", "put_hedger_pnl_usd"),
+        ("hedged_nav", "hedged_nav_end"),
+        ("hedge_slippage", "hedge_slippage_usd"),  # cumulative
+    )
+    for col, key in last:
+        if col in steps:
+            out[key] = float(steps[col].iloc[-1])
+    return out
 
 
 def _var_es(loss: np.ndarray, coverage: float) -> tuple[float, float]:
@@ -118,6 +138,8 @@ def _plots(runs: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
     for name, steps in runs.items():
         h = steps["time"] / HOUR
         axes[0].plot(h, steps["pool_nav"], lw=1.2, label=name)
+        if "hedged_nav" in steps:
+            axes[0].plot(h, steps["hedged_nav"], lw=0.8, ls="--", label=f"hedged ({name})")
         axes[1].plot(h, steps["utilisation"], lw=1.2, label=name)
         axes[2].plot(h, steps["bad_debt"].cumsum(), lw=1.2, label=f"bad debt ({name})")
         axes[2].plot(h, steps["insurance"], lw=0.8, ls="--", label=f"insurance ({name})")
