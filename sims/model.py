@@ -400,6 +400,8 @@ class OptionsMarketModel(mesa.Model):
 
     def _mine(self) -> None:
         result = self.chain.mine(self.now)
+        for part, seconds in result.timings.items():  # sign, send, mine, receipts, reasons
+            self.timings[f"chain_{part}"] += seconds
         t = self.tally = StepTally()
         events = []
         for o in result.outcomes:
