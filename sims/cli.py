@@ -4,6 +4,7 @@
                [--no-compare] [--chain anvil|embedded] [--config FILE.yaml] [--out DIR]
     optsim run --list-scenarios
     optsim margin | calibrate | design ...   (the risk engine: see risk/cli.py)
+    optsim sweep SWEEP.yaml [--workers N] [--address RAY] [--no-ray] [--out DIR]
 
 `run` starts a local chain (anvil from node_modules through ape-foundry, or ape's
 embedded chain), deploys the protocol from deployments/local.yaml, runs the market
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from risk import cli as risk_cli
+from sims.sweep import cli as sweep_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--list-scenarios", action="store_true", help="list the named scenarios")
     risk_cli.add_commands(sub)
+    sweep_cli.add_command(sub)
     return parser
 
 
@@ -157,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             return 130
     if args.command in risk_cli.COMMANDS:
         return risk_cli.main(args)
+    if args.command == "sweep":
+        return sweep_cli.handle(args)
     return 2
 
 

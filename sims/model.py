@@ -534,6 +534,10 @@ class OptionsMarketModel(mesa.Model):
             "pool_open_interest": lambda m: sum(abs(q) for q in m._pool_positions.values()),
             "utilisation": utilisation,
             "accounts_below_mm": below_mm,
+            "total_mm": lambda m: _book_total(m, "mm"),
+            "total_im": lambda m: _book_total(m, "im"),
+            "short_notional": lambda m: m.oracle.spot
+            * sum(-q for p in m.index.positions.values() for q in p.values() if q < 0),
             "liquidations": lambda m: m.tally.liquidations,
             "liquidated_mm": lambda m: m.tally.liquidated_mm_usd,
             "bad_debt": lambda m: m.tally.bad_debt_usd,
@@ -567,3 +571,9 @@ class OptionsMarketModel(mesa.Model):
             **{f"{kind}_trades": (lambda m, kind=kind: sum(t.trades for t in getattr(m, kind)))
                for kind in ("writers", "noise", "directional", "vol_traders", "put_hedgers")},
         }  # fmt: skip
+
+
+def _book_total(m: OptionsMarketModel, field: str) -> float:
+    """Sum of every account's MM or IM (risk engine), USD: the capital the book ties up."""
+    accounts, _equity, margin = m.engine_margins()
+    return float(getattr(margin, field).sum()) if len(accounts) else 0.0
