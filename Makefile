@@ -9,7 +9,7 @@ ANVIL  := node_modules/.bin/anvil
 # the venv's tools (ape, vyper) and tools/anvil (anvil from node_modules) come first
 export PATH := $(CURDIR)/tools:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test bench compile clean
+.PHONY: setup run test bench compile clean chromium
 
 setup: $(STAMP) $(ANVIL)
 
@@ -23,6 +23,11 @@ $(ANVIL): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(ANVIL)
 
+## Chromium from Debian's packages, for the dashboard's browser test (Playwright drives it;
+## no browser is downloaded from anywhere else)
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 compile: setup
 	ape compile
 
@@ -32,7 +37,7 @@ run: setup
 
 ## The tests (CI runs exactly this): contract unit tests and the pure-Python risk tests
 ## on ape's embedded chain, then the stateful property test and the end-to-end runs on anvil.
-test: setup
+test: setup chromium
 	ruff check risk sims agents scripts benchmarks tests
 	ape compile
 	ape test tests --ignore=tests/stateful --ignore=tests/e2e

@@ -5,6 +5,7 @@
     optsim run --list-scenarios
     optsim margin | calibrate | design ...   (the risk engine: see risk/cli.py)
     optsim sweep SWEEP.yaml [--workers N] [--address RAY] [--no-ray] [--out DIR]
+    optsim dashboard [--port 8765] [--host 127.0.0.1]   (a live run in the browser)
 
 `run` starts a local chain (anvil from node_modules through ape-foundry, or ape's
 embedded chain), deploys the protocol from deployments/local.yaml, runs the market
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from risk import cli as risk_cli
+from sims import dashboard_cli
 from sims.sweep import cli as sweep_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--list-scenarios", action="store_true", help="list the named scenarios")
     risk_cli.add_commands(sub)
     sweep_cli.add_command(sub)
+    dashboard_cli.add_command(sub)
     return parser
 
 
@@ -162,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         return risk_cli.main(args)
     if args.command == "sweep":
         return sweep_cli.handle(args)
+    if args.command == "dashboard":
+        return dashboard_cli.main(args)
     return 2
 
 

@@ -79,7 +79,8 @@ def run_simulation(
     project = ape.Project(ROOT)
     deploy_cfg = _deploy_config(params)
     t0 = time.perf_counter()
-    with ape.networks.parse_network_choice(NETWORKS[chain]) as provider:
+    # disconnect_after: stop this run's anvil when the run ends, not when the process exits
+    with ape.networks.parse_network_choice(NETWORKS[chain], disconnect_after=True) as provider:
         test_accounts = list(ape.accounts.test_accounts)
         deployer = test_accounts[0]
         ape.chain.pending_timestamp = START_TS - 3_600
