@@ -105,5 +105,12 @@ def settle_candidates(
     return out
 
 
+def unwind_orders(positions: dict[int, int], tradeable: set[int]) -> list[tuple[int, int]]:
+    """(series id, size) trades that close the keeper's positions (1e18 units, exactly: dust
+    would still take one of an account's 8 position slots) in the series still tradeable;
+    positive sizes buy back what the keeper is short, negative ones sell what it is long."""
+    return [(sid, -size) for sid, size in positions.items() if size != 0 and sid in tradeable]
+
+
 def hours_since(now: int, then: int) -> float:
     return max(0.0, (now - then) / 3_600) if then else math.inf

@@ -109,21 +109,10 @@ class Liquidator(Keeper):
         most 8 positions, and the keeper's capital is for liquidating, not for carrying risk);
         before this block's liquidations, so the slots are free for them."""
         m = self.model
-        for sid, size in m.index.raw_positions.get(self.account.lower(), {}).items():
-            if sid in m.tradeable_series():
-                q = -size  # exactly: dust would still take one of the 8 slots
-                if q != 0:
-                    limit = 10**30 if q > 0 else 0
-                    m.send(
-                        self,
-                        "market",
-                        "trade",
-                        sid,
-                        q,
-                        limit,
-                        tip_gwei=self.unwind_tip,
-                        label="trade",
-                    )
+        held = m.index.raw_positions.get(self.account.lower(), {})
+        for sid, q in decisions.unwind_orders(held, set(m.tradeable_series())):
+            limit = 10**30 if q > 0 else 0
+            m.send(self, "market", "trade", sid, q, limit, tip_gwei=self.unwind_tip, label="trade")
 
     def liquidate(self) -> None:
         m = self.model

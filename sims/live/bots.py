@@ -14,7 +14,10 @@ Every iteration of a bot:
 
 Liquidator: accounts below MM by the risk engine at the oracle's price
 (decisions.liquidation_candidates), confirmed by the market's is_liquidatable, sent
-when decisions.liquidation_profit clears the minimum profit after gas.
+when decisions.liquidation_profit clears the minimum profit after gas. First, it trades
+back what earlier liquidations handed over (decisions.unwind_orders, as the simulation's
+liquidator does): the positions it held when the iteration began, in series still open,
+each trade costing at most `max_gas_usd`.
 Settler: decisions.settle_candidates (expired, price fixed); settlement pays no reward,
 so each one must cost at most `max_gas_usd`.
 OracleUpdater: decisions.oracle_update_due (heartbeat or deviation, or an expiry waiting
@@ -46,6 +49,7 @@ from sims.live.sender import GWEI, GasStrategy, InFlight, Sender, TxResult
 from sims.live.sources import CsvSource, FeedSource, SimSource
 
 WAD = 10**18
+HOUR = 3_600
 KINDS = ("liquidator", "settler", "oracle")
 MAX_VOLS_PER_PUSH = 16
 
@@ -64,7 +68,7 @@ class KeeperConfig:
     confirmations: int = 2  # blocks behind the head before events are persisted
     log_chunk: int = 2_000  # blocks per eth_getLogs
     min_profit_usd: float = 0.0  # liquidator: expected profit after gas
-    max_gas_usd: float = 50.0  # settler, oracle: the most one transaction may cost
+    max_gas_usd: float = 50.0  # settler, oracle, unwinds: the most one transaction may cost
     max_actions: int = 10  # per iteration
     deviation: float = 0.005  # oracle: relative move that triggers a push
     gas_token_usd: float | None = None  # None: the oracle's spot (the underlying is ETH)
@@ -275,6 +279,13 @@ class Bot:
     def gas_usd(self, gas: int, price_wei: int, spot: float) -> float:
         return gas * price_wei / 1e18 * (self.cfg.gas_token_usd or spot)
 
+    def _budget(self, spot: float) -> Any:
+        def worth_it(gas: int, price: int) -> tuple[bool, dict]:
+            cost = self.gas_usd(gas, price, spot)
+            return cost <= self.cfg.max_gas_usd, {"gas_usd": round(cost, 4), "gas": gas}
+
+        return worth_it
+
     def preflight(self) -> None:
         """Refuse to start without funds for one transaction at the current fees."""
         if self.cfg.dry_run:
@@ -295,8 +306,38 @@ class Liquidator(Bot):
     """Liquidates accounts below MM when the reward beats gas."""
 
     kind = "liquidator"
+    held: dict[int, int] = {}  # noqa: RUF012 - replaced per instance by sync
+
+    def sync(self) -> None:
+        super().sync()
+        # what the keeper holds as the iteration begins: positions taken over by
+        # liquidations that land later in it are traded back on the next iteration
+        self.held = dict(self.index.raw_positions.get(self.me, {}))
 
     def act(self) -> None:
+        self.unwind()
+        self.liquidate()
+
+    def unwind(self) -> None:
+        """Trade back, exactly, the positions earlier liquidations handed over (an account
+        holds at most 8, and the keeper's capital is for liquidating): sell with a limit of 0,
+        buy with a high cap. Keyed by the series, the size and the keeper's version, so one
+        takeover is unwound at most once (a revert is not retried until the book changes)."""
+        ch = self.chain
+        tradeable = {sid for sid, s in self.index.series.items() if s.expiry > self.now + HOUR}
+        orders = decisions.unwind_orders(self.held, tradeable)[: self.cfg.max_actions]
+        self.metrics.set("unwind_orders", len(orders))
+        if not orders:
+            return
+        spot = ch.read([ch.view("oracle", "last_spot")])[0] / WAD
+        version = self.state.version(self.me)
+        for sid, size in orders:
+            limit = 10**30 if size > 0 else 0
+            data = self.contracts.calldata("market", "trade", sid, size, limit)
+            self.execute(f"unwind:{sid}:{size}:{version}", "market", data, "trade",
+                         self._budget(spot))  # fmt: skip
+
+    def liquidate(self) -> None:
         ch, idx = self.chain, self.index
         accounts = [a for a, p in idx.positions.items() if p and a != self.me]
         self.metrics.set("accounts_with_positions", len(accounts))
@@ -374,13 +415,6 @@ class Settler(Bot):
             self.execute(f"settle:{account}:{sid}", "market", data, "settle",
                          self._budget(spot))  # fmt: skip
 
-    def _budget(self, spot: float) -> Any:
-        def worth_it(gas: int, price: int) -> tuple[bool, dict]:
-            cost = self.gas_usd(gas, price, spot)
-            return cost <= self.cfg.max_gas_usd, {"gas_usd": round(cost, 4), "gas": gas}
-
-        return worth_it
-
 
 class OracleUpdater(Bot):
     """Pushes spot and vols on the heartbeat, on a deviation, and to fix settlement prices."""
@@ -420,7 +454,7 @@ class OracleUpdater(Bot):
         calls += [ch.view("oracle", "settlement_price", e) for e in past]
         v = ch.read(calls)
         last_spot, updated_at, round_id = v[0] / WAD, int(v[1]), int(v[2])
-        heartbeat, _staleness, dev_spot, dev_vol = (int(x) for x in v[3])
+        heartbeat, staleness, dev_spot, dev_vol = (int(x) for x in v[3])
         vols_now = dict(zip(live, (x / WAD for x in v[5 : 5 + len(live)]), strict=True))
         awaiting = [e for e, p in zip(past, v[5 + len(live) :], strict=True) if p == 0]
         src = self.source
@@ -431,8 +465,10 @@ class OracleUpdater(Bot):
                  self._at(ch.view("oracle", "decimals"), feed)]
             )  # fmt: skip
             quote = src.quote_from(rd, int(dec))
-            if quote is not None and quote.round_time <= updated_at:
-                quote = None  # nothing newer than what the oracle has
+            if quote is not None and (
+                quote.round_time <= updated_at or quote.round_time + staleness < now
+            ):
+                quote = None  # nothing newer than what the oracle has, or a stale round
         else:
             quote = src.quote(now, last_spot)
         if quote is None:

@@ -4,7 +4,8 @@ The protocol is deployed there with raw transactions (tests/e2e/live/testnet.py)
 bots run in-process through the same code `ape run keeper` runs (sims.live), and the
 script itself runs as a subprocess for its start-up checks. Writers sell calls on margin
 and the oracle moves; at spot 2400 the two biggest writers are below MM, a tiny one is
-below MM but worth less than the gas of liquidating it, and the others are healthy.
+below MM but worth less than the gas of liquidating it, and the others are healthy. The
+oracle updater's sources (sim:SEED, feed:ADDR, feed) run against a bare deployment.
 """
 
 from __future__ import annotations
@@ -23,17 +24,18 @@ import pytest
 import requests
 from live.testnet import ROOT, WAD, Anvil, Testnet, free_port
 
+from agents import decisions
 from sims.chain import derived_keys
 from sims.live.bots import KeeperConfig, KeeperRunner, build_bot
 from sims.live.health import HealthServer, Metrics, keeper_logger
 from sims.live.rpc import Contracts, Rpc
 from sims.live.sender import GWEI, GasStrategy, KeySigner
-from sims.live.sources import CsvSource
+from sims.live.sources import CsvSource, FeedSource, SimSource, parse_source
 
 pytestmark = pytest.mark.anvil
 
 TYPES = ("usdc_mock", "MarginEngine", "Oracle", "RiskConfig", "OptionMarket", "LiquidityPool",
-         "Timelock")  # fmt: skip
+         "Timelock", "aggregator_mock")  # fmt: skip
 SIZES = (21.0, 19.0, 12.0, 5.0)  # calls sold by each writer on 10k USDC
 APE = shutil.which("ape") or str(ROOT / ".venv" / "bin" / "ape")
 
@@ -146,9 +148,13 @@ def test_liquidator__oracle_moves__liquidates_exactly_unhealthy_profitable_accou
     assert below == {writers[0], writers[1], m.address(m.tiny)}  # the scenario's premise
     bot, metrics, stop, stream = make_bot(net, "liquidator", m.keeper, tmp_path / "liq.json")
     server = HealthServer(metrics, 0).start()
-    nonce = net.nonce(m.address(m.keeper))
+    keeper = m.address(m.keeper)
+    nonce = net.nonce(keeper)
     try:
-        assert KeeperRunner(bot, stop).run(iterations=2) == 0
+        assert KeeperRunner(bot, stop).run(iterations=1) == 0
+        taken = net.positions(keeper)  # the writers' calls, handed over by the liquidations
+        assert taken and all(q < 0 for q in taken.values())
+        assert KeeperRunner(bot, stop).run(iterations=1) == 0  # the next iteration unwinds
         health = requests.get(f"http://127.0.0.1:{server.port}/health", timeout=5)
         prom = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5).text
     finally:
@@ -158,16 +164,26 @@ def test_liquidator__oracle_moves__liquidates_exactly_unhealthy_profitable_accou
     assert net.liquidatable(m.address(m.tiny))  # below MM, but the reward is below gas
     assert metrics.count("skipped_unprofitable") >= 1
     assert not any(net.liquidatable(a) for a in writers)
-    assert net.nonce(m.address(m.keeper)) == nonce + 2
+    # bought back exactly what was taken over: one trade per series, nothing left open
+    assert net.positions(keeper) == {}
+    unwinds = {k: a for k, a in bot.state.actions.items() if k.startswith("unwind:")}
+    assert [(int(k.split(":")[1]), int(k.split(":")[2])) for k in unwinds] == [
+        (sid, -q) for sid, q in taken.items()
+    ]
+    assert all(a["status"] == "mined" for a in unwinds.values())
+    assert net.nonce(keeper) == nonce + 2 + len(taken)
     assert health.status_code == 200 and health.json()["status"] == "ok"
-    assert 'optsim_keeper_tx_mined{bot="liquidator"} 2' in prom
+    assert f'optsim_keeper_tx_mined{{bot="liquidator"}} {2 + len(taken)}' in prom
     events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
-    assert events.count("action_mined") == 2 and "started" in events and "stopped" in events
+    assert events.count("action_mined") == 2 + len(taken)
+    assert "started" in events and "stopped" in events
 
-    # a second run (the same process or a restart from the state file) does nothing more
-    again, _, stop2, _ = make_bot(net, "liquidator", m.keeper, tmp_path / "liq.json")
+    # a second run (the same process or a restart from the state file) does nothing more:
+    # no second liquidation, no second unwind
+    again, metrics2, stop2, _ = make_bot(net, "liquidator", m.keeper, tmp_path / "liq.json")
     assert KeeperRunner(again, stop2).run(iterations=2) == 0
-    assert net.nonce(m.address(m.keeper)) == nonce + 2 and len(liquidated(net)) == 2
+    assert net.nonce(keeper) == nonce + 2 + len(taken) and len(liquidated(net)) == 2
+    assert metrics2.count("tx_sent") == 0 and net.positions(keeper) == {}
 
 
 # --- (2) settlement ---
@@ -208,6 +224,107 @@ def test_settler__expiry_price_fixed__settles_that_expiry_once(live_anvil, live_
     assert s_metrics.count("actions_mined") == 2
 
 
+# --- (2b) the oracle updater's other sources ---
+
+
+def _bare_protocol(live_anvil, live_types, seed: int) -> tuple[Testnet, str, str]:
+    """The protocol with no accounts; returns (net, gov key = the updater, another key)."""
+    net = Testnet(live_anvil.uri, live_types)
+    gov, other = (k.private_key for k in derived_keys(seed, 2))
+    for key in (gov, other):
+        net.set_balance(KeySigner(key).address, 100 * WAD)
+    net.deploy_protocol(gov)
+    return net, gov, other
+
+
+def _oracle_spot(net: Testnet) -> int:
+    return net.view("oracle", "last_spot")
+
+
+def test_oracle_updater__sim_source__same_seed_same_price_within_max_deviation(
+    live_anvil, live_types, tmp_path
+):
+    net, gov, _ = _bare_protocol(live_anvil, live_types, 905)
+    net.mine(3_600 + 60)  # past the heartbeat: a push is due
+    before, now = _oracle_spot(net), net.now()
+    snapshot = net.rpc.call("evm_snapshot", [])
+
+    def push_once(source, name: str) -> int:
+        bot, _, stop, _ = make_bot(net, "oracle", gov, tmp_path / f"{name}.json", source=source)
+        assert KeeperRunner(bot, stop).run(iterations=1) == 0
+        assert bot.now == now  # the quote is for the head's hour
+        return _oracle_spot(net)
+
+    first = push_once(parse_source("sim:7"), "a")
+    expected = SimSource(7).quote(now, before / WAD).spot
+    assert first != before and abs(first / WAD / expected - 1) < 1e-12
+    assert net.rpc.call("evm_revert", [snapshot])  # the same oracle state again
+    snapshot = net.rpc.call("evm_snapshot", [])
+    assert _oracle_spot(net) == before
+    assert push_once(parse_source("sim:7"), "b") == first  # a restarted updater agrees
+    assert net.rpc.call("evm_revert", [snapshot])
+    snapshot = net.rpc.call("evm_snapshot", [])
+    assert push_once(parse_source("sim:8"), "c") != first  # another seed, another path
+
+    # a violent simulated hour: the step is beyond the oracle's max deviation (25%), the
+    # push is clamped to it (decisions.clamp_to_deviation) and lands
+    assert net.rpc.call("evm_revert", [snapshot])
+    wild = SimSource(7, vol=1_000.0)  # a step of about -57 +- 11 log units
+    raw = wild.quote(now, before / WAD).spot
+    assert abs(raw / (before / WAD) - 1) > 0.25  # the premise
+    pushed = push_once(wild, "d")
+    assert pushed == int(decisions.clamp_to_deviation(raw, before / WAD, 0.99 * 0.25) * WAD)
+    assert 0.24 < abs(pushed / before - 1) <= 0.25
+
+
+def test_oracle_updater__feed_sources__push_new_rounds_only(live_anvil, live_types, tmp_path):
+    net, gov, owner = _bare_protocol(live_anvil, live_types, 906)
+    feed = net.deploy_feed(owner, 8)
+    gov_addr = KeySigner(gov).address
+
+    # feed:ADDR: the updater reads another contract's latestRoundData and pushes it
+    bot, metrics, stop, stream = make_bot(
+        net, "oracle", gov, tmp_path / "push.json", source=parse_source(f"feed:{feed}")
+    )
+    net.mine(60)  # blocks of one second share a timestamp: make the round newer
+    net.set_feed_round(owner, feed, 2_100, net.now())
+    nonce = net.nonce(gov_addr)
+    assert KeeperRunner(bot, stop).run(iterations=1) == 0
+    assert _oracle_spot(net) == 2_100 * WAD and net.nonce(gov_addr) == nonce + 1
+
+    net.mine(60)
+    assert KeeperRunner(bot, stop).run(iterations=1) == 0  # the same round: not newer
+    net.set_feed_round(owner, feed, 2_300, net.now() - 3_600)  # older than the last push
+    assert KeeperRunner(bot, stop).run(iterations=1) == 0
+    assert net.nonce(gov_addr) == nonce + 1 and _oracle_spot(net) == 2_100 * WAD
+
+    net.set_feed_round(owner, feed, 2_300, net.now() + 1)  # newer than the oracle's update...
+    net.mine(7_200 + 60)  # ...but older than the staleness limit (2 h) by the time it is read
+    assert KeeperRunner(bot, stop).run(iterations=1) == 0
+    assert net.nonce(gov_addr) == nonce + 1
+    no_quote = [json.loads(x) for x in stream.getvalue().splitlines() if '"no_quote"' in x]
+    assert len(no_quote) == 3
+
+    net.set_feed_round(owner, feed, 2_200, net.now())  # fresh again: pushed
+    assert KeeperRunner(bot, stop).run(iterations=1) == 0
+    assert _oracle_spot(net) == 2_200 * WAD and net.nonce(gov_addr) == nonce + 2
+    assert metrics.count("actions_mined") == 2
+
+    # feed: the Oracle pulls its own feed (anyone may call); a round it has is not pulled
+    net.tx(gov, "oracle", "set_feed", feed)
+    net.mine(60)
+    net.set_feed_round(owner, feed, 2_250, net.now())
+    round_time = net.now()
+    puller, p_metrics, p_stop, _ = make_bot(
+        net, "oracle", owner, tmp_path / "pull.json", source=parse_source("feed")
+    )
+    assert isinstance(puller.source, FeedSource) and puller.source.pull
+    assert KeeperRunner(puller, p_stop).run(iterations=2) == 0
+    assert _oracle_spot(net) == 2_250 * WAD
+    assert net.view("oracle", "updated_at") == round_time  # the round's time, not the block's
+    assert p_metrics.count("actions_mined") == 1 and p_metrics.count("tx_sent") == 1
+
+
 # --- (3) fault injection ---
 
 
@@ -232,19 +349,22 @@ def test_liquidator__node_restarted_mid_run__recovers_and_never_repeats(live_typ
         node.start(load=True)
         net.push(m.gov, 2_500)  # the second writer falls below MM, the first stays above
         wait_for(lambda: mid in liquidated(net), what="the liquidation after the restart")
+        wait_for(lambda: net.positions(m.address(m.keeper)) == {}, what="the last unwind")
         time.sleep(0.5)  # a few more iterations on the same facts
         stop.set()
         thread.join(timeout=30)
         assert out == [0]
         assert sorted(liquidated(net)) == sorted([big, mid])
-        assert net.nonce(m.address(m.keeper)) == nonce + 2
+        unwinds = [k for k in bot.state.actions if k.startswith("unwind:")]
+        assert len(unwinds) == 2  # one per liquidation, each taking over the writer's calls
+        assert net.nonce(m.address(m.keeper)) == nonce + 4
 
         # the process restarts from its state file: it resumes, scans only new blocks, sends nothing
         net.mine()
         again, metrics2, stop2, _ = make_bot(net, "liquidator", m.keeper, state)
         assert KeeperRunner(again, stop2).run(iterations=2) == 0
         assert metrics2.count("blocks_scanned") <= 3 and metrics2.count("reorgs") == 0
-        assert net.nonce(m.address(m.keeper)) == nonce + 2 and len(liquidated(net)) == 2
+        assert net.nonce(m.address(m.keeper)) == nonce + 4 and len(liquidated(net)) == 2
     finally:
         node.stop()
 

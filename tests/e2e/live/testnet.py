@@ -243,5 +243,21 @@ class Testnet:
         e = self.record["expiries"][expiry_index]
         return self.record["series_by_key"][(int(strike), e, is_call)]
 
+    def positions(self, address: str) -> dict[int, int]:
+        """The account's open positions, series id -> size (1e18)."""
+        return {int(sid): int(q) for sid, q in self.view("market", "positions", address) if q}
+
+    # --- a Chainlink-style feed (contracts/mocks/aggregator_mock.vy) ---
+
+    def deploy_feed(self, owner_key: str, decimals: int = 8) -> str:
+        return self.deploy(owner_key, "aggregator_mock", decimals)
+
+    def set_feed_round(
+        self, owner_key: str, feed: str, answer: float, updated_at: int, decimals: int = 8
+    ) -> None:
+        abi = Contracts({"feed": feed}, {"feed": self.types["aggregator_mock"]})
+        data = abi.calldata("feed", "set_answer", round(answer * 10**decimals), updated_at)
+        self.send(owner_key, feed, data)
+
     def liquidatable(self, address: str) -> bool:
         return bool(self.view("market", "is_liquidatable", address))
