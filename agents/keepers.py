@@ -102,7 +102,7 @@ class Liquidator(Keeper):
     @property
     def unwind_tip(self) -> float:
         """Just below the oracle update, above any liquidation bid: unwinds land first."""
-        return self.model.cfg.oracle_tip_gwei - 1.0
+        return max(0.0, self.model.cfg.oracle_tip_gwei - 1.0)
 
     def unwind(self) -> None:
         """Sell back to the pool what earlier liquidations handed over (an account holds at
@@ -142,7 +142,7 @@ class Liquidator(Keeper):
             )  # fmt: skip
             if profit <= 0:
                 continue
-            cap = self.unwind_tip - 1.0
+            cap = max(0.0, self.unwind_tip - 1.0)
             tip = decisions.bid_tip_gwei(
                 profit, m.cfg.liquidation_gas, gas_usd_price, self.bid_share, cap
             )

@@ -198,7 +198,7 @@ def design(
             f"coverage {targets.coverage} not reached even at the largest spot_shock "
             f"{margin.spot_shock}: the worst position exceeds its MM with probability {worst:.4f}"
         )
-    liq, liq_evidence = _liquidation(margin, liquidation, book, targets)
+    liq, liq_evidence = liquidation_design(margin, liquidation, book, targets)
     limits, pool_evidence = _limits(moves, book, targets)
     evidence = {
         "coverage_target": targets.coverage,
@@ -347,7 +347,7 @@ def breakeven_discount(
     return b_ * cost_over_mm / (a_ + cost_over_mm)
 
 
-def _liquidation(
+def liquidation_design(
     margin: MarginParams, current: LiquidationParams, book: Book, targets: DesignTargets
 ) -> tuple[LiquidationParams, dict[str, float]]:
     m = book.margin(margin)
@@ -528,6 +528,7 @@ __all__ = [
     "design",
     "expected_shortfall",
     "horizon_draws",
+    "liquidation_design",
     "liquidations_at_risk",
     "position_exceedance",
     "simulate_over",

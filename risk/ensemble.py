@@ -45,6 +45,9 @@ from risk.design import (
     Revaluation,
     design,
     horizon_draws,
+    liquidation_design,
+    liquidations_at_risk,
+    position_exceedance,
     simulate_over,
     spot_shock_for,
 )
@@ -228,6 +231,19 @@ def design_ensemble(
     )
     skipped = tuple(f"{name} left out of the ensemble: {why}" for name, why in ensemble.skipped)
     margin = replace(base.margin, spot_shock=shock)
+    # the evidence of what is proposed: coverage, keeper economics and LaR at the final shock
+    draws = horizon_draws(ensemble, targets)
+    moves = Revaluation.build(book, draws, targets.horizon_sec)
+    worst = float(position_exceedance(margin, moves, book).max())
+    liq, liq_evidence = liquidation_design(margin, base.liquidation, book, targets)
+    evidence.update(
+        {
+            "worst_position_exceedance": worst,
+            "coverage_achieved": 1.0 - worst,
+            **liq_evidence,
+            **liquidations_at_risk(book, margin, draws, targets),
+        }
+    )
     notes = (
         base.notes
         + skipped
@@ -236,7 +252,7 @@ def design_ensemble(
             f"{divergence:.4f} = {shock:.4f}",
         )
     )
-    return replace(base, margin=margin, evidence=evidence, notes=notes)
+    return replace(base, margin=margin, liquidation=liq, evidence=evidence, notes=notes)
 
 
 def _allocate(n: int, weights: list[float]) -> list[int]:

@@ -101,16 +101,38 @@ class AccountIndex:
         spot: float,
         vol_of: dict[int, float],
         now: int,
+        settlement: dict[int, float] | None = None,
     ) -> Book:
-        """The accounts as a risk.book.Book at the oracle's spot and vols (per expiry)."""
-        sids = sorted({sid for a in accounts for sid in self.positions.get(a.lower(), {})})
+        """The accounts as a risk.book.Book at the oracle's spot and vols (per expiry).
+
+        As on-chain (OptionMarket._engine_position): a position whose expiry has passed and
+        whose settlement price is fixed is worth its payoff at that price, carries no margin,
+        and so is moved into cash here (settlement: expiry -> price, 0 = not fixed).
+        """
+        settlement = settlement or {}
+
+        def fixed(sid: int) -> float | None:
+            s = self.series[sid]
+            price = settlement.get(s.expiry, 0.0) if s.expiry <= now else 0.0
+            if price <= 0:
+                return None
+            return max(price - s.strike, 0.0) if s.is_call else max(s.strike - price, 0.0)
+
+        payoff = {sid: fixed(sid) for a in accounts for sid in self.positions.get(a.lower(), {})}
+        live = {a: {sid: q for sid, q in self.positions.get(a.lower(), {}).items()
+                    if payoff[sid] is None} for a in accounts}  # fmt: skip
+        sids = sorted({sid for a in accounts for sid in live[a]})
         col = {sid: j for j, sid in enumerate(sids)}
-        width = max([len(self.positions.get(a.lower(), {})) for a in accounts] + [1])
+        width = max([len(live[a]) for a in accounts] + [1])
         idx = np.zeros((len(accounts), width), dtype=np.int64)
         size = np.zeros((len(accounts), width))
+        cash = np.array([self.cash.get(a.lower(), 0.0) for a in accounts])
         for i, a in enumerate(accounts):
-            for j, (sid, q) in enumerate(self.positions.get(a.lower(), {}).items()):
+            for j, (sid, q) in enumerate(live[a].items()):
                 idx[i, j], size[i, j] = col[sid], q
+            for sid, q in self.positions.get(a.lower(), {}).items():
+                if payoff[sid] is not None:
+                    cash[i] += q * payoff[sid]
         infos = [self.series[s] for s in sids] or [SeriesInfo(-1, spot, now, True)]
         return Book(
             spot=spot,
@@ -120,16 +142,16 @@ class AccountIndex:
             is_call=np.array([s.is_call for s in infos]),
             series_idx=idx,
             size=size,
-            cash=np.array([self.cash.get(a.lower(), 0.0) for a in accounts]),
+            cash=cash,
             accounts=tuple(accounts),
         )
 
     def margins(
         self, accounts: list[str], spot: float, vol_of: dict[int, float], now: int,
-        params: MarginParams,
+        params: MarginParams, settlement: dict[int, float] | None = None,
     ) -> tuple[np.ndarray, Margin]:  # fmt: skip
         """(equity, Margin) of each account in USD, as the contract would compute them."""
-        book = self.book(accounts, spot, vol_of, now)
+        book = self.book(accounts, spot, vol_of, now, settlement)
         m = accounts_margin(
             spot, book.strike, book.t_sec, book.vol, book.is_call, book.series_idx, book.size,
             params,

@@ -122,6 +122,7 @@ class OptionsMarketModel(mesa.Model):
         self.gas_gwei = float(path.gas_gwei[0])
         self.oracle = OracleView()
         self.oracle_next: float | None = None
+        self.vols_next: dict[int, float] = {}  # expiry -> vol of this block's oracle push
         self.index = AccountIndex()
         self.params: dict[str, Any] = {}
         self.pool: dict[str, float] = {}
@@ -237,6 +238,7 @@ class OptionsMarketModel(mesa.Model):
         """Queue a transaction from the agent's account for this step's block."""
         if agent is self.updater and method == "push" and args:
             self.oracle_next = args[0] / WAD
+            self.vols_next = {int(e): v / WAD for e, v in zip(args[1], args[2], strict=True)}
         self.chain.send(
             agent.account, contract, method, *args, tip=int(tip_gwei * GWEI), label=label,
             tag=agent.unique_id,
@@ -297,8 +299,9 @@ class OptionsMarketModel(mesa.Model):
                 self._margins = ([], np.zeros(0), None)
             else:
                 spot = self.oracle_next or self.oracle.spot
+                vols = {**self.oracle.vol_of, **self.vols_next}
                 equity, m = self.index.margins(
-                    accounts, spot, self.oracle.vol_of, self.now, self.params["margin"]
+                    accounts, spot, vols, self.now, self.params["margin"], self.oracle.settlement
                 )
                 self._margins = (accounts, equity, m)
         return self._margins
@@ -318,8 +321,9 @@ class OptionsMarketModel(mesa.Model):
         start = self.auction_start.get(account.lower(), 0)
         if start == 0:
             return lp.start_discount
+        # as OptionMarket._discount: start + rate * seconds / 3600 (not whole hours)
         return min(
-            lp.max_discount, lp.start_discount + lp.discount_rate * ((self.now - start) // HOUR)
+            lp.max_discount, lp.start_discount + lp.discount_rate * (self.now - start) / HOUR
         )
 
     # governance reads
@@ -335,7 +339,9 @@ class OptionsMarketModel(mesa.Model):
 
     def book(self) -> Any:
         accounts = [a for a in self.index.positions if self.index.positions[a]]
-        return self.index.book(accounts, self.oracle.spot, self.oracle.vol_of, self.now)
+        return self.index.book(
+            accounts, self.oracle.spot, self.oracle.vol_of, self.now, self.oracle.settlement
+        )
 
     def params_in_force(self) -> dict[str, Any]:
         return dict(self.params)
@@ -365,6 +371,7 @@ class OptionsMarketModel(mesa.Model):
         self.gas_gwei = float(self.path.gas_gwei[k])
         self._margins = None
         self.oracle_next = None
+        self.vols_next = {}
         t0 = time.perf_counter()
 
         self.updater.step()

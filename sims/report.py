@@ -30,14 +30,17 @@ def summarise(steps: pd.DataFrame, meta: dict[str, Any], coverage: float = 0.99)
     """
     price = steps["lp_share_price"].replace(0, float("nan")).dropna()
     lp_return = float(price.iloc[-1] / price.iloc[0] - 1) if len(price) > 1 else 0.0
-    step_hours = max(1, int(round(meta.get("step_seconds", HOUR) / HOUR)))
-    per_day = max(1, 24 // step_hours)
+    per_day = max(1, round(86_400 / meta.get("step_seconds", HOUR)))
     daily = np.log(price.to_numpy()[::per_day])
     daily_ret = np.diff(daily) if len(daily) > 1 else np.zeros(0)
     var, es = _var_es(-daily_ret, coverage)
     nav = steps["pool_nav"]
-    drawdown = float((nav / nav.cummax() - 1).min()) if len(nav) else 0.0
+    # LPs' deposits and redemptions move NAV but are not gains or losses: drawdown is taken
+    # on the share price, the worst step on NAV net of those flows
+    drawdown = float((price / price.cummax() - 1).min()) if len(price) else 0.0
     nav_change = nav.diff().fillna(0.0)
+    if "lp_deposits" in steps and "lp_redemptions" in steps:
+        nav_change = nav_change - steps["lp_deposits"] + steps["lp_redemptions"]
     worst = int(nav_change.idxmin()) if len(nav_change) else 0
     bad = steps["bad_debt"]
     bad_days = bad.groupby(np.arange(len(bad)) // per_day).sum()

@@ -101,6 +101,8 @@ def test_design_ensemble__add_on_is_kappa_times_the_weighted_spread():
     assert ev["divergence_add_on"] == pytest.approx(2.0 * spread)
     assert p.margin.spot_shock == pytest.approx(ev["spot_shock_mixture"] + 2.0 * spread, abs=1e-4)
     assert ev["spot_shock_calm"] < ev["spot_shock_mid"] < ev["spot_shock_wild"]
+    # the evidence is that of the proposed (mixture + add-on) shock, which covers more
+    assert ev["coverage_achieved"] >= FAST.coverage
 
 
 def test_design_ensemble__kappa_zero__is_the_mixture_design():

@@ -139,3 +139,24 @@ def test_deploy_config__local_file_is_valid():
     cfg = DeployConfig.load("deployments/local.yaml")
     assert cfg.margin.spot_steps == 3
     assert len(cfg.margin.to_chain()) == 9
+
+
+def test_summarise__lp_flows_are_not_losses():
+    """A redemption lowers NAV but not the share price: no drawdown, not the worst step."""
+    steps = _steps().assign(
+        pool_nav=[1e6, 1e6, 7e5, 7e5, 6.99e5],
+        lp_share_price=[1.0, 1.0, 1.0, 1.0, 0.9986],
+        lp_deposits=[0.0] * 5,
+        lp_redemptions=[0.0, 0.0, 3e5, 0.0, 0.0],
+    )
+    summary = report.summarise(steps, {"step_seconds": 3_600})
+    assert summary["pool_max_drawdown"] == pytest.approx(-0.0014)
+    assert summary["worst_step"]["step"] == 4
+
+
+def test_summarise__day_length_follows_the_step():
+    steps = _steps().assign(liquidated_mm=[1.0, 1.0, 1.0, 1.0, 1.0])
+    hourly = report.summarise(steps, {"step_seconds": 3_600})
+    quarter_day = report.summarise(steps, {"step_seconds": 21_600})
+    assert hourly["liquidations_at_risk_24h_usd"] == 5.0  # all five hours in one day
+    assert quarter_day["liquidations_at_risk_24h_usd"] == 4.0  # four 6-hour steps a day
