@@ -101,13 +101,14 @@ class Liquidator(Keeper):
 
     @property
     def unwind_tip(self) -> float:
-        """Just below the oracle update, above any liquidation bid: unwinds land first."""
-        return max(0.0, self.model.cfg.oracle_tip_gwei - 1.0)
+        """No priority: an unwind is not a race (bidding to land it first would cost more
+        than it saves, as tips are paid); it frees position slots for the next block."""
+        return 0.0
 
     def unwind(self) -> None:
         """Sell back to the pool what earlier liquidations handed over (an account holds at
-        most 8 positions, and the keeper's capital is for liquidating, not for carrying risk);
-        before this block's liquidations, so the slots are free for them."""
+        most 8 positions, and the keeper's capital is for liquidating, not for carrying risk).
+        They land after this block's liquidations, which therefore count every slot held."""
         m = self.model
         held = m.index.raw_positions.get(self.account.lower(), {})
         for sid, q in decisions.unwind_orders(held, set(m.tradeable_series())):
@@ -121,11 +122,8 @@ class Liquidator(Keeper):
             return
         p = m.params
         gas_usd_price = m.spot
-        tradeable = set(m.tradeable_series())
-        # after this block's unwinds the keeper still holds what cannot be traded (expired)
-        slots = {
-            sid for sid in m.index.positions.get(self.account.lower(), {}) if sid not in tradeable
-        }
+        # this block's unwinds land after its liquidations: every slot held now counts
+        slots = set(m.index.positions.get(self.account.lower(), {}))
         for i in decisions.liquidation_candidates(equity, margin.mm)[
             : m.cfg.max_liquidations_per_keeper
         ]:
@@ -142,7 +140,7 @@ class Liquidator(Keeper):
             )  # fmt: skip
             if profit <= 0:
                 continue
-            cap = max(0.0, self.unwind_tip - 1.0)
+            cap = max(0.0, m.cfg.oracle_tip_gwei - 1.0)  # the oracle update stays first
             tip = decisions.bid_tip_gwei(
                 profit, m.cfg.liquidation_gas, gas_usd_price, self.bid_share, cap
             )
