@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sims.config import SimConfig, SimConfigError
-from sims.model import GAS_LIMITS, OptionsMarketModel
+from sims.model import OptionsMarketModel
 
 log = logging.getLogger("optsim.live")
 T = TypeVar("T")
@@ -144,7 +144,7 @@ class LiveMarketModel(OptionsMarketModel):
             keys = derived_keys(seed, cfg.n_accounts())
             self._builder = BlockBuilder(
                 provider.uri, [deployer.private_key, *(k.private_key for k in keys)], contracts,
-                revert_reasons=True, gas_limits=GAS_LIMITS,
+                revert_reasons=True,
             )  # fmt: skip
             self._builder._batch(
                 [("anvil_setBalance", [k.address, hex(1_000 * ETH)]) for k in keys]

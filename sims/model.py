@@ -40,9 +40,6 @@ WAD = 10**18
 USDC = 10**6
 GWEI = 10**9
 GROUP_IDS = {"margin": 0, "liquidation": 1, "pool": 3, "limits": 4}
-# gas limits by label over sims.blocks.GAS_LIMITS: a redemption values and margins the pool's
-# whole book (2.2M gas at 10 series, up to 32 of them); out of gas it reverts without a reason
-GAS_LIMITS = {"redeem": 10_000_000}
 
 
 @dataclass

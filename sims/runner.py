@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from sims.model import GAS_LIMITS, OptionsMarketModel, SimConfig, SimConfigError
+from sims.model import OptionsMarketModel, SimConfig, SimConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = {"anvil": "ethereum:local:foundry", "embedded": "ethereum:local:test"}
@@ -92,7 +92,7 @@ def run_simulation(
             keys = derived_keys(seed, n)
             builder: Any = BlockBuilder(
                 provider.uri, [deployer.private_key, *(k.private_key for k in keys)], contracts,
-                revert_reasons=True, gas_limits=GAS_LIMITS,
+                revert_reasons=True,
             )  # fmt: skip
             builder._batch([("anvil_setBalance", [k.address, hex(1_000 * ETH)]) for k in keys])
             reader = BatchReader(provider.uri)
@@ -109,7 +109,6 @@ def run_simulation(
                 ape.chain,
                 [a.private_key for a in [deployer, *others]],
                 contracts,
-                gas_limits=GAS_LIMITS,
             )
             reader = None
             addresses = [str(a.address) for a in others]
