@@ -21,6 +21,10 @@
      - Pause stops new risk only: reduce-only trades, deposits, settlement and
        liquidation always work.
      - Gas of a margin check grows with positions x scenarios (see MarginEngine).
+     - The pool's book is valued once per block and oracle version (`pool_mark`, keyed on
+       (block.timestamp, oracle.version())); trades and settlements then update that
+       valuation exactly, by the change of the one series they touch, so it always
+       equals a full revaluation (quotes need the pool's NAV and vega on every trade).
      - The liquidation discount clock starts when someone flags the account (any call
        of start_auction or liquidate); it is cleared when a trade or withdrawal finds
        the account above MM again.
@@ -41,6 +45,18 @@ struct Series:
 struct Position:
     series_id: uint256
     size: int256  # 1e18 = 1 contract; negative when short
+
+struct PoolMark:
+    key: uint256  # block.timestamp << 128 | oracle version; 0 = none
+    value: int256  # the pool's positions at the oracle's prices, fixed payoffs included, 1e18 USD
+    vega: int256  # the pool's net vega, 1e18 USD per 1.0 vol
+    gross: uint256  # sum of |size| over the pool's unexpired positions, 1e18 contracts
+
+struct Quote:
+    price: uint256  # per contract the trader pays (buy) or receives (sell), 1e18 USD
+    mark: uint256  # per contract, 1e18 USD
+    vega: uint256  # per contract, 1e18 USD per 1.0 vol
+    util: uint256  # pool utilisation after the trade, 1e18 = 100%
 
 # --- events ---
 
@@ -153,6 +169,8 @@ short_oi: public(HashMap[uint256, uint256])  # sum of accounts' |short sizes|, 1
 insurance: public(uint256)  # token units
 fees: public(uint256)  # token units
 auction_start: public(HashMap[address, uint256])  # timestamp the account was flagged, 0 if not
+pool_abs_oi: public(uint256)  # sum over series of |pool_position|, 1e18 contracts
+pool_mark: public(PoolMark)  # this block's valuation of the pool's book (see the header)
 
 
 @deploy
@@ -299,14 +317,34 @@ def _engine_position(s: Series, size: int256) -> (MarginEngine.EnginePosition, i
 
 @internal
 @view
-def _account_book(account: address) -> (DynArray[MarginEngine.EnginePosition, 32], int256):
+def _account_book(account: address, series_id: uint256, delta: int256) -> (DynArray[MarginEngine.EnginePosition, 32], int256):
+    # the account's book with `delta` added to its position in `series_id` (delta 0: as is),
+    # and the value of its positions whose settlement price is fixed
     book: DynArray[MarginEngine.EnginePosition, 32] = []
     fixed: int256 = 0
-    for p: Position in self._positions[account]:
+    found: bool = delta == 0
+    ps: DynArray[Position, MAX_POSITIONS] = self._positions[account]
+    for p: Position in ps:
+        size: int256 = p.size
+        if p.series_id == series_id and not found:
+            size += delta
+            found = True
+            if size == 0:
+                continue
         ep: MarginEngine.EnginePosition = empty(MarginEngine.EnginePosition)
         fv: int256 = 0
         is_fixed: bool = False
-        ep, fv, is_fixed = self._engine_position(self.series[p.series_id], p.size)
+        ep, fv, is_fixed = self._engine_position(self.series[p.series_id], size)
+        if is_fixed:
+            fixed += fv
+        else:
+            book.append(ep)
+    if not found:
+        assert len(ps) < MAX_POSITIONS, "market: too many positions"
+        ep: MarginEngine.EnginePosition = empty(MarginEngine.EnginePosition)
+        fv: int256 = 0
+        is_fixed: bool = False
+        ep, fv, is_fixed = self._engine_position(self.series[series_id], delta)
         if is_fixed:
             fixed += fv
         else:
@@ -341,6 +379,15 @@ def _pool_book() -> (DynArray[MarginEngine.EnginePosition, 32], int256, uint256)
 
 @internal
 @view
+def _book_margin(book: DynArray[MarginEngine.EnginePosition, 32], spot: uint256) -> (int256, uint256, uint256):
+    # (mark value, MM, IM) of a book, all 1e18 USD
+    if len(book) == 0:
+        return 0, 0, 0
+    return staticcall MarginEngine.__interface__(engine).portfolio_margin(spot, book, (staticcall RiskConfig.__interface__(config).margin_params()))
+
+
+@internal
+@view
 def _margin(account: address, spot: uint256) -> (int256, uint256, uint256):
     # (equity 1e18 USD, MM 1e18 USD, IM 1e18 USD) of an account
     book: DynArray[MarginEngine.EnginePosition, 32] = []
@@ -349,19 +396,28 @@ def _margin(account: address, spot: uint256) -> (int256, uint256, uint256):
         gross: uint256 = 0
         book, fixed, gross = self._pool_book()
     else:
-        book, fixed = self._account_book(account)
+        book, fixed = self._account_book(account, 0, 0)
     value: int256 = 0
     mm: uint256 = 0
     im: uint256 = 0
-    if len(book) > 0:
-        value, mm, im = staticcall MarginEngine.__interface__(engine).portfolio_margin(spot, book, (staticcall RiskConfig.__interface__(config).margin_params()))
+    value, mm, im = self._book_margin(book, spot)
     return self.cash[account] * ITOKEN_TO_WAD + value + fixed, mm, im
 
 
 @internal
 @view
-def _pool_state(spot: uint256) -> (int256, int256, uint256):
-    # (pool NAV 1e18 USD, pool net vega 1e18 USD per 1.0 vol, pool gross size 1e18 contracts)
+def _mark_key() -> uint256:
+    # the pool's valuation holds for one block and one oracle state
+    return (block.timestamp << 128) | staticcall IOracle(oracle).version()
+
+
+@internal
+@view
+def _pool_mark(spot: uint256, key: uint256) -> PoolMark:
+    # this block's valuation of the pool's book: stored, or computed from scratch
+    m: PoolMark = self.pool_mark
+    if m.key == key:
+        return m
     book: DynArray[MarginEngine.EnginePosition, 32] = []
     fixed: int256 = 0
     gross: uint256 = 0
@@ -370,15 +426,23 @@ def _pool_state(spot: uint256) -> (int256, int256, uint256):
     vega: int256 = 0
     if len(book) > 0:
         value, vega = staticcall MarginEngine.__interface__(engine).value_and_vega(spot, book)
-    return self.cash[self.pool] * ITOKEN_TO_WAD + value + fixed, vega, gross
+    return PoolMark(key=key, value=value + fixed, vega=vega, gross=gross)
+
+
+@internal
+@view
+def _pool_state(spot: uint256) -> (int256, int256, uint256):
+    # (pool NAV 1e18 USD, pool net vega 1e18 USD per 1.0 vol, pool gross size 1e18 contracts)
+    m: PoolMark = self._pool_mark(spot, self._mark_key())
+    return self.cash[self.pool] * ITOKEN_TO_WAD + m.value, m.vega, m.gross
 
 
 # --- quoting ---
 
 @internal
 @view
-def _quote(series_id: uint256, size: int256, spot: uint256) -> (uint256, uint256, uint256):
-    # (price per contract the trader pays (buy) or receives (sell), mark, utilisation after)
+def _quote(series_id: uint256, size: int256, spot: uint256, m: PoolMark) -> Quote:
+    # the pool's price for `size` contracts, given its valuation m:
     # half_spread_vol = spread_base + spread_util * U_after + spread_vega * |pool vega after| / NAV
     # spread = max(min_spread * spot, half_spread_vol * vega_per_contract)
     s: Series = self._series(series_id)
@@ -390,25 +454,23 @@ def _quote(series_id: uint256, size: int256, spot: uint256) -> (uint256, uint256
     mark_i: int256 = 0
     vega_i: int256 = 0
     mark_i, vega_i = staticcall MarginEngine.__interface__(engine).value_and_vega(spot, [ep])
-    nav: int256 = 0
-    pool_vega: int256 = 0
-    gross: uint256 = 0
-    nav, pool_vega, gross = self._pool_state(spot)
+    nav: int256 = self.cash[self.pool] * ITOKEN_TO_WAD + m.value
     assert nav > 0, "market: pool has no capital"
     old_pos: int256 = self.pool_position[series_id]
     new_pos: int256 = old_pos - size
-    gross_after: uint256 = gross - convert(abs(old_pos), uint256) + convert(abs(new_pos), uint256)
+    gross_after: uint256 = m.gross - convert(abs(old_pos), uint256) + convert(abs(new_pos), uint256)
     util: uint256 = gross_after * spot // convert(nav, uint256)
-    vega_after: int256 = pool_vega - size * vega_i // IWAD
+    vega_after: int256 = m.vega - size * vega_i // IWAD
     pp: RiskConfig.PoolParams = staticcall RiskConfig.__interface__(config).pool_params()
     half_vol: uint256 = pp.spread_base + pp.spread_util * util // WAD + pp.spread_vega * convert(abs(vega_after), uint256) // convert(nav, uint256)
     spread: uint256 = max(pp.min_spread * spot // WAD, half_vol * convert(vega_i, uint256) // WAD)
     mark: uint256 = convert(mark_i, uint256)
+    price: uint256 = 0
     if size > 0:
-        return mark + spread, mark, util
-    if mark > spread:
-        return mark - spread, mark, util
-    return 0, mark, util
+        price = mark + spread
+    elif mark > spread:
+        price = mark - spread
+    return Quote(price=price, mark=mark, vega=convert(vega_i, uint256), util=util)
 
 
 @external
@@ -421,7 +483,9 @@ def quote(series_id: uint256, size: int256) -> (uint256, uint256, uint256):
     @return price per contract (1e18 USD), mark per contract (1e18 USD), pool utilisation after (1e18 = 100%)
     """
     assert size != 0, "market: zero size"
-    return self._quote(series_id, size, staticcall IOracle(oracle).spot())
+    spot: uint256 = staticcall IOracle(oracle).spot()
+    q: Quote = self._quote(series_id, size, spot, self._pool_mark(spot, self._mark_key()))
+    return q.price, q.mark, q.util
 
 
 # --- accounts ---
@@ -463,11 +527,7 @@ def withdraw(amount: uint256):
     self.cash[msg.sender] -= convert(amount, int256)
     has_risk: bool = len(self._positions[msg.sender]) > 0
     if msg.sender == self.pool:
-        has_risk = False
-        for sid: uint256 in self.live_series:
-            if self.pool_position[sid] != 0:
-                has_risk = True
-                break
+        has_risk = self.pool_abs_oi > 0
     if has_risk:
         assert not self.paused, "market: paused"
         equity: int256 = 0
@@ -548,6 +608,13 @@ def _is_reducing(old: int256, new: int256) -> bool:
     return False
 
 
+@internal
+def _set_pool_position(series_id: uint256, old: int256, new: int256):
+    # the pool's position and the running sum of |positions| it is capped by
+    self.pool_position[series_id] = new
+    self.pool_abs_oi = self.pool_abs_oi - convert(abs(old), uint256) + convert(abs(new), uint256)
+
+
 @external
 @nonreentrant
 def trade(series_id: uint256, size: int256, limit_price: uint256) -> uint256:
@@ -555,7 +622,8 @@ def trade(series_id: uint256, size: int256, limit_price: uint256) -> uint256:
     @notice Buy (size > 0) or sell (size < 0) options from the pool at its quote.
     @dev The account must end above IM, unless the trade only reduces its position and
          leaves its margin surplus (equity - IM) no worse. While paused only such
-         reduce-only trades pass.
+         reduce-only trades pass. All checks run on the book as it will be; state
+         changes only after they pass.
     @param series_id the series
     @param size 1e18 = 1 contract, not zero
     @param limit_price worst accepted price per contract (1e18 USD): max when buying, min when selling
@@ -563,28 +631,20 @@ def trade(series_id: uint256, size: int256, limit_price: uint256) -> uint256:
     """
     assert size != 0, "market: zero size"
     trader: address = msg.sender
-    assert trader != self.pool, "market: pool cannot trade"
-    assert self.pool != empty(address), "market: no pool"
+    pool: address = self.pool
+    assert trader != pool, "market: pool cannot trade"
+    assert pool != empty(address), "market: no pool"
     spot: uint256 = staticcall IOracle(oracle).spot()
-    price: uint256 = 0
-    mark: uint256 = 0
-    util: uint256 = 0
-    price, mark, util = self._quote(series_id, size, spot)
+    m: PoolMark = self._pool_mark(spot, self._mark_key())
+    q: Quote = self._quote(series_id, size, spot, m)
     if size > 0:
-        assert price <= limit_price, "market: price above limit"
+        assert q.price <= limit_price, "market: price above limit"
     else:
-        assert price >= limit_price, "market: price below limit"
+        assert q.price >= limit_price, "market: price below limit"
 
     old: int256 = self._position(trader, series_id)
     reducing: bool = self._is_reducing(old, old + size)
     assert not self.paused or reducing, "market: paused, reduce-only"
-    surplus_before: int256 = 0
-    if reducing:
-        eq0: int256 = 0
-        mm0: uint256 = 0
-        im0: uint256 = 0
-        eq0, mm0, im0 = self._margin(trader, spot)
-        surplus_before = eq0 - convert(im0, int256)
 
     pp: RiskConfig.PoolParams = staticcall RiskConfig.__interface__(config).pool_params()
     # pool exposure: caps and utilisation bind only when the pool's |position| grows
@@ -593,16 +653,13 @@ def trade(series_id: uint256, size: int256, limit_price: uint256) -> uint256:
     if abs(pool_new) > abs(pool_old):
         lim: RiskConfig.Limits = staticcall RiskConfig.__interface__(config).limits()
         assert convert(abs(pool_new), uint256) <= lim.series_oi_cap, "market: series open interest cap"
-        total: uint256 = 0
-        for sid: uint256 in self.live_series:
-            total += convert(abs(self.pool_position[sid]), uint256)
-        total = total - convert(abs(pool_old), uint256) + convert(abs(pool_new), uint256)
+        total: uint256 = self.pool_abs_oi - convert(abs(pool_old), uint256) + convert(abs(pool_new), uint256)
         assert total <= lim.total_oi_cap, "market: total open interest cap"
-        assert util <= pp.max_utilisation, "market: pool utilisation cap"
+        assert q.util <= pp.max_utilisation, "market: pool utilisation cap"
 
     # premium = |size| * price, rounded against the trader; fee = fee_rate * spot * |size|
     abs_size: uint256 = convert(abs(size), uint256)
-    premium_wad: uint256 = abs_size * price // WAD
+    premium_wad: uint256 = abs_size * q.price // WAD
     premium: uint256 = 0
     if size > 0:
         premium = (premium_wad + TOKEN_TO_WAD - 1) // TOKEN_TO_WAD
@@ -611,27 +668,50 @@ def trade(series_id: uint256, size: int256, limit_price: uint256) -> uint256:
     fee_wad: uint256 = pp.fee_rate * spot // WAD * abs_size // WAD
     fee: uint256 = (fee_wad + TOKEN_TO_WAD - 1) // TOKEN_TO_WAD
     to_insurance: uint256 = fee * pp.insurance_share // WAD
-
-    pool: address = self.pool
+    trader_cash: int256 = self.cash[trader]
+    pool_cash: int256 = self.cash[pool]
     if size > 0:
-        self.cash[trader] -= convert(premium + fee, int256)
-        self.cash[pool] += convert(premium, int256)
+        trader_cash -= convert(premium + fee, int256)
+        pool_cash += convert(premium, int256)
     else:
-        self.cash[trader] += convert(premium, int256) - convert(fee, int256)
-        self.cash[pool] -= convert(premium, int256)
+        trader_cash += convert(premium, int256) - convert(fee, int256)
+        pool_cash -= convert(premium, int256)
+
+    # margin after the trade; only a failing reduce-only trade needs the margin before it
+    book: DynArray[MarginEngine.EnginePosition, 32] = []
+    fixed: int256 = 0
+    book, fixed = self._account_book(trader, series_id, size)
+    value: int256 = 0
+    mm: uint256 = 0
+    im: uint256 = 0
+    value, mm, im = self._book_margin(book, spot)
+    equity: int256 = trader_cash * ITOKEN_TO_WAD + value + fixed
+    surplus: int256 = equity - convert(im, int256)
+    if surplus < 0:
+        assert reducing, "market: below initial margin"
+        eq0: int256 = 0
+        mm0: uint256 = 0
+        im0: uint256 = 0
+        eq0, mm0, im0 = self._margin(trader, spot)
+        assert surplus >= eq0 - convert(im0, int256), "market: below initial margin"
+
+    self.cash[trader] = trader_cash
+    self.cash[pool] = pool_cash
     self.insurance += to_insurance
     self.fees += fee - to_insurance
     self._add_position(trader, series_id, size)
-    self.pool_position[series_id] = pool_new
+    self._set_pool_position(series_id, pool_old, pool_new)
+    # the pool's valuation moves by this series' change alone (the same truncations as
+    # a full revaluation: value = sum over series of size * price // 1e18)
+    mark: int256 = convert(q.mark, int256)
+    vega: int256 = convert(q.vega, int256)
+    m.value += pool_new * mark // IWAD - pool_old * mark // IWAD
+    m.vega += pool_new * vega // IWAD - pool_old * vega // IWAD
+    m.gross = m.gross - convert(abs(pool_old), uint256) + convert(abs(pool_new), uint256)
+    self.pool_mark = m
 
-    equity: int256 = 0
-    mm: uint256 = 0
-    im: uint256 = 0
-    equity, mm, im = self._margin(trader, spot)
-    surplus: int256 = equity - convert(im, int256)
-    assert surplus >= 0 or (reducing and surplus >= surplus_before), "market: below initial margin"
     self._clear_auction(trader, equity, mm)
-    log Trade(account=trader, series_id=series_id, size=size, price=price, premium=premium, fee=fee)
+    log Trade(account=trader, series_id=series_id, size=size, price=q.price, premium=premium, fee=fee)
     return premium
 
 
@@ -789,7 +869,13 @@ def settle(account: address, series_id: uint256) -> int256:
     self.cash[account] += payoff
     self.cash[self.pool] -= payoff
     self._add_position(account, series_id, -size)
-    self.pool_position[series_id] += size
+    pool_old: int256 = self.pool_position[series_id]
+    pool_new: int256 = pool_old + size
+    self._set_pool_position(series_id, pool_old, pool_new)
+    if self.pool_mark.key == self._mark_key():
+        # a fixed position is worth size * payoff // 1e18 in the pool's valuation
+        payoff_wad: int256 = convert(self._intrinsic(s, sp), int256)
+        self.pool_mark.value += pool_new * payoff_wad // IWAD - pool_old * payoff_wad // IWAD
     log Settled(account=account, series_id=series_id, size=size, settlement_price=sp, payoff=payoff)
     if len(self._positions[account]) == 0 and self.cash[account] < 0:
         self._cover_bad_debt(account)

@@ -15,6 +15,9 @@
        at or after the expiry; once set it never changes.
      - Registered expiries awaiting settlement are bounded (MAX_PENDING); each update
        loops over them.
+     - `version` changes with every state change that a read depends on (spot, vols,
+       settlement prices, staleness limit): the market keys its per-block valuation of
+       the pool's book on (block.timestamp, version).
 """
 
 from interfaces import IAggregatorV3
@@ -100,6 +103,7 @@ vol_updated_at: public(HashMap[uint256, uint256])
 
 pending_expiries: public(DynArray[uint256, MAX_PENDING])
 settlement_prices: public(HashMap[uint256, uint256])  # expiry => 1e18 USD, 0 until fixed
+version: public(uint256)  # +1 on every push, feed pull and parameter change
 
 
 @deploy
@@ -188,6 +192,7 @@ def set_oracle_params(new: OracleParams):
     old: OracleParams = self.params
     self._check_params(old, new, True)
     self.params = new
+    self.version += 1
     log OracleParamsSet(old=old, new=new)
 
 
@@ -221,6 +226,7 @@ def _apply_spot(price: uint256, timestamp: uint256, source: address):
     assert self._deviation(self.last_spot, price) <= self.params.max_spot_deviation, "oracle: spot deviation too large"
     rid: uint256 = self.round_id + 1
     self.round_id = rid
+    self.version += 1
     self.last_spot = price
     self.updated_at = timestamp
     self.round_spot[rid] = price
@@ -249,6 +255,8 @@ def push(price: uint256, expiries: DynArray[uint256, MAX_VOLS_PER_PUSH], vols: D
     assert len(expiries) == len(vols), "oracle: expiries and vols differ in length"
     if price != 0:
         self._apply_spot(price, block.timestamp, msg.sender)
+    elif len(vols) > 0:
+        self.version += 1
     for i: uint256 in range(MAX_VOLS_PER_PUSH):
         if i >= len(vols):
             break

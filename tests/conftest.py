@@ -11,6 +11,8 @@ once leaked pool deposits into every market test). Keep fixture names unique.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from sims.deployment import DeployConfig, deploy_protocol
@@ -199,3 +201,55 @@ def ledger_gap(token, market):
         return token.balanceOf(market) - owed
 
     return _gap
+
+
+@pytest.fixture(scope="session")
+def revalue_pool(market, oracle, engine, pool):
+    """revalue_pool(now, reader=None): the pool's NAV, vega and gross size revalued from
+    scratch at block time `now` (positions read one by one, valued by the MarginEngine),
+    and the sum of its |positions|: what the market's per-block pool_mark must equal.
+    With a sims.rpc.BatchReader the reads take three round trips instead of ape calls."""
+    from sims.rpc import ViewCall
+
+    def tdiv(a: int, b: int) -> int:  # the EVM's signed division: truncation towards zero
+        q = abs(a) // abs(b)
+        return q if (a >= 0) == (b > 0) else -q
+
+    def _revalue(now: int, reader=None) -> SimpleNamespace:
+        def read(calls):
+            if reader is not None:
+                return reader.call([ViewCall.of(c, m, *args) for c, m, *args in calls])
+            return [getattr(c, m)(*args) for c, m, *args in calls]
+
+        spot, ids, cash = read(
+            [(oracle, "last_spot"), (market, "live_series_ids"), (market, "cash", pool.address)]
+        )
+        ids = list(ids)
+        rows = read([(market, "pool_position", i) for i in ids])
+        rows += read([(market, "series", i) for i in ids])
+        sizes, series = rows[: len(ids)], rows[len(ids) :]
+        expiries = sorted({s[1] for s in series})
+        marks = read(
+            [(oracle, "settlement_price", e) for e in expiries]
+            + [(oracle, "vols", e) for e in expiries]
+        )
+        settled = dict(zip(expiries, marks[: len(expiries)], strict=True))
+        vols = dict(zip(expiries, marks[len(expiries) :], strict=True))
+        book, fixed, gross, abs_oi = [], 0, 0, 0
+        for size, (strike, expiry, is_call) in zip(sizes, series, strict=True):
+            abs_oi += abs(size)
+            if size == 0:
+                continue
+            sp = settled[expiry] if now >= expiry else 0
+            if sp > 0:
+                payoff = max(sp - strike, 0) if is_call else max(strike - sp, 0)
+                fixed += tdiv(size * payoff, WAD)
+                continue
+            t_sec = max(expiry - now, 0)
+            book.append((strike, t_sec, vols[expiry] if t_sec > 0 else 0, is_call, size))
+            gross += abs(size) if t_sec > 0 else 0
+        value, vega = read([(engine, "value_and_vega", spot, book)])[0] if book else (0, 0)
+        nav = cash * 10**12 + value + fixed
+        return SimpleNamespace(nav=nav, value=value + fixed, vega=vega, gross=gross, abs_oi=abs_oi)
+
+    return _revalue

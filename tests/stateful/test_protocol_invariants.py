@@ -8,7 +8,10 @@ the contract's own events checks after every step that:
 - every account's cash, the insurance fund and the fees equal the shadow ledger;
 - open interest is conserved: accounts' positions + the pool's position == 0 per series,
   and long_oi / short_oi equal the sums of the accounts' long / short sizes;
-- no healthy account can be liquidated, and a liquidatable one always can be.
+- no healthy account can be liquidated, and a liquidatable one always can be;
+- the pool's valuation (NAV, vega, gross size), which the market keeps per block and
+  updates trade by trade, equals a revaluation from scratch through the MarginEngine, and
+  pool_abs_oi equals the sum of the pool's |positions|.
 
 Runs on anvil (ape-foundry): the embedded py-evm chain is ~50x slower on margin-heavy
 transactions. OPTSIM_STATEFUL_EXAMPLES sets the number of examples (CI: 200).
@@ -44,7 +47,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_protocol_invariants(
-    chain, market, pool, oracle, token, gov, lp, keeper, accounts, fund, seed_pool
+    chain, market, pool, oracle, token, gov, lp, keeper, accounts, fund, seed_pool, revalue_pool
 ):
     traders = [accounts[2], accounts[3], accounts[5]]
     seed_pool(300_000)
@@ -235,6 +238,18 @@ def test_protocol_invariants(
                 long_oi, short_oi, pool_pos = oi[3 * i : 3 * i + 3]
                 assert (long_oi, short_oi) == tuple(sizes[sid])
                 assert long_oi - short_oi + pool_pos == 0
+
+        @invariant()
+        def pool_valuation_matches_revaluation(self):
+            now = chain.blocks.head.timestamp
+            if reader.call([ViewCall.of(oracle, "is_stale")])[0]:
+                return  # pool_state reverts, as every valuation would
+            state, abs_oi = reader.call(
+                [ViewCall.of(market, "pool_state"), ViewCall.of(market, "pool_abs_oi")]
+            )
+            fresh = revalue_pool(now, reader)
+            assert tuple(state) == (fresh.nav, fresh.vega, fresh.gross)
+            assert abs_oi == fresh.abs_oi
 
     run_state_machine_as_test(
         Protocol,

@@ -39,6 +39,7 @@ def test_settle__long_receives_intrinsic_from_pool(
     assert len(market.positions(buyer)) == 0
     assert market.long_oi(sid) == 0
     assert market.pool_position(sid) == 3 * WAD  # now only the writer's short is against it
+    assert market.pool_abs_oi() == 3 * WAD
     assert ledger_gap([buyer, writer, pool]) == 0
 
 
@@ -49,7 +50,7 @@ def test_settle__short_pays_intrinsic_and_series_retires(
     market.settle(buyer, sid, sender=keeper)
     tx = market.settle(writer, sid, sender=keeper)
     assert tx.decode_logs(market.Settled)[0].payoff == -900 * USDC
-    assert market.pool_position(sid) == 0
+    assert market.pool_position(sid) == 0 and market.pool_abs_oi() == 0
     assert market.short_oi(sid) == 0
     tx = market.retire_series(sid, sender=keeper)
     assert sid not in market.live_series_ids()

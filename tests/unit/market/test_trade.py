@@ -118,7 +118,22 @@ def test_trade__buy__moves_premium_fee_and_positions(
     assert [tuple(p) for p in market.positions(buyer)] == [(sid, 2 * WAD)]
     assert market.pool_position(sid) == -2 * WAD
     assert (market.long_oi(sid), market.short_oi(sid)) == (2 * WAD, 0)
+    assert market.pool_abs_oi() == 2 * WAD
     assert ledger_gap([buyer, writer, pool]) == 0
+
+
+def test_trade__stores_the_pools_valuation_for_its_block(
+    market, oracle, buyer, writer, book, find_series, revalue_pool, chain
+):
+    sid = find_series(2_000, 30, True)
+    market.trade(sid, -3 * WAD, 0, sender=writer)
+    tx = market.trade(sid, WAD, MAX, sender=buyer)
+    ts = chain.provider.get_block(tx.block_number).timestamp
+    mark = market.pool_mark()
+    assert mark.key == (ts << 128) | oracle.version()
+    fresh = revalue_pool(ts)
+    assert (mark.value, mark.vega, mark.gross) == (fresh.value, fresh.vega, fresh.gross)
+    assert mark.gross == 2 * WAD and market.pool_abs_oi() == 2 * WAD
 
 
 def test_trade__sell__receives_premium_less_fee(market, pool, writer, book, find_series):
@@ -130,6 +145,7 @@ def test_trade__sell__receives_premium_less_fee(market, pool, writer, book, find
     assert market.cash(writer) == cash0 + ev.premium - ev.fee
     assert market.pool_position(sid) == 3 * WAD
     assert market.short_oi(sid) == 3 * WAD
+    assert market.pool_abs_oi() == 3 * WAD
 
 
 def test_trade__close_position__removes_it(market, writer, book, find_series):
@@ -138,6 +154,7 @@ def test_trade__close_position__removes_it(market, writer, book, find_series):
     market.trade(sid, WAD, MAX, sender=writer)
     assert len(market.positions(writer)) == 0
     assert market.short_oi(sid) == 0 and market.pool_position(sid) == 0
+    assert market.pool_abs_oi() == 0
 
 
 def test_trade__buy_above_limit__reverts(market, buyer, book, find_series):

@@ -151,6 +151,18 @@ def test_push__spot_and_vols__stores_round_and_emits(blank_oracle, keeper, expir
     ]
 
 
+def test_version__every_push_with_data__increments_once(blank_oracle, keeper, expiry):
+    assert blank_oracle.version() == 0
+    blank_oracle.push(SPOT, [expiry], [VOL], sender=keeper)  # spot and vols: one version
+    assert blank_oracle.version() == 1
+    blank_oracle.push(0, [expiry], [VOL + 10**16], sender=keeper)  # vols only
+    assert blank_oracle.version() == 2
+    blank_oracle.push(SPOT + WAD, [], [], sender=keeper)  # spot only
+    assert blank_oracle.version() == 3
+    blank_oracle.push(0, [], [], sender=keeper)  # nothing changes
+    assert blank_oracle.version() == 3
+
+
 def test_push__zero_price__updates_vols_only(oracle, keeper, expiry):
     round_before, time_before = oracle.round_id(), oracle.updated_at()
     tx = oracle.push(0, [expiry], [7 * 10**17], sender=keeper)
@@ -411,6 +423,7 @@ def test_pull_from_feed__converts_to_18_decimals(
     assert [fields(e, "round_id", "spot", "timestamp", "source") for e in ev] == [
         (1, price, t, feed.address)
     ]
+    assert blank_oracle.version() == 1
 
 
 def test_pull_from_feed__decimals_above_36__reverts(blank_oracle, make_feed, chain, gov):
@@ -579,8 +592,10 @@ def test_set_role__zero_address__reverts(oracle, gov, setter):
 def test_set_oracle_params__within_limits__stores_and_emits(oracle, gov):
     # +25% heartbeat (the rate limit), -25% staleness, other fields unchanged
     new = (4_500, 5_400, PARAMS[2], PARAMS[3])
+    version = oracle.version()
     tx = oracle.set_oracle_params(new, sender=gov)
     assert tuple(oracle.params()) == new
+    assert oracle.version() == version + 1  # staleness decides whether reads revert
     ev = tx.decode_logs(oracle.OracleParamsSet)
     assert [(tuple(e.old), tuple(e.new)) for e in ev] == [(PARAMS, new)]
 
