@@ -77,6 +77,15 @@ def _value(size: int256, price: uint256) -> int256:
     return size * convert(price, int256) // IWAD
 
 
+@internal
+@pure
+def _grid_price(s: uint256, strike: uint256, lnm: int256, sd: uint256, hv: int256, is_call: bool) -> uint256:
+    # a grid point's price, its spot known not degenerate: sd is 0 only for a tiny vol
+    if sd == 0:
+        return black_scholes._intrinsic(s, strike, is_call)
+    return black_scholes._price_core(s, strike, lnm, sd, hv, is_call)
+
+
 @external
 @pure
 def price(spot: uint256, strike: uint256, t_sec: uint256, vol: uint256, is_call: bool) -> uint256:
@@ -136,39 +145,65 @@ def portfolio_margin(
         else:
             spots[i] = spot + spot * p.spot_shock * (i - n) // (n * WAD)
 
+    # ln(S_i / S) per grid point, shared by every position: ln(S_i / K) = ln(S / K) + ln(S_i / S)
+    # (exactly 0 at the centre, whose prices are the positions' marks)
+    lns: int256[MAX_SPOT_POINTS] = empty(int256[MAX_SPOT_POINTS])
+    ln_ok: bool[MAX_SPOT_POINTS] = empty(bool[MAX_SPOT_POINTS])
+    for i: uint256 in range(MAX_SPOT_POINTS):
+        if i >= points:
+            break
+        r: uint256 = spots[i] * WAD // spot
+        ln_ok[i] = r > 0
+        if r > 0 and i != n:
+            lns[i] = fixed_math._ln_wad(r)
+
     v0: int256 = 0
     shorts: uint256 = 0  # sum of |size| of unexpired shorts, 1e18 contracts
     values: int256[MAX_SCENARIOS] = empty(int256[MAX_SCENARIOS])
     for pos: EnginePosition in positions:
         if pos.size == 0:
             continue
-        v0 += self._value(pos.size, black_scholes._price(spot, pos.strike, pos.t_sec, pos.vol, pos.is_call))
         if pos.size < 0 and pos.t_sec > 0:
             shorts += convert(-pos.size, uint256)
         vol_up: uint256 = 0
         vol_dn: uint256 = 0
         vol_up, vol_dn = self._shocked_vols(pos.vol, pos.t_sec, p)
-        # sd = vol * sqrt(T) per vol state and ln(S_i / K) per spot point are shared
-        # by the three prices of each grid point
+        # sd = vol * sqrt(T) and sd^2 / 2 per vol state are shared by the prices of the
+        # grid; an expired position, or a spot point below 1 wei of the strike
+        # (S / K < 1e-18), is worth its intrinsic value in every vol state
         sd0: uint256 = black_scholes._sigma_sqrt_t(pos.t_sec, pos.vol)
         sd_up: uint256 = black_scholes._sigma_sqrt_t(pos.t_sec, vol_up)
         sd_dn: uint256 = black_scholes._sigma_sqrt_t(pos.t_sec, vol_dn)
+        hv0: int256 = black_scholes._half_var(sd0)
+        hv_up: int256 = black_scholes._half_var(sd_up)
+        hv_dn: int256 = black_scholes._half_var(sd_dn)
+        lnk_ok: bool = pos.t_sec > 0 and not black_scholes._is_degenerate(spot, pos.strike, 1)
+        lnk: int256 = 0
+        if lnk_ok:
+            lnk = black_scholes._log_moneyness(spot, pos.strike)
         for i: uint256 in range(MAX_SPOT_POINTS):
             if i >= points:
                 break
             s: uint256 = spots[i]
+            if pos.t_sec == 0 or black_scholes._is_degenerate(s, pos.strike, 1):
+                flat: int256 = self._value(pos.size, black_scholes._intrinsic(s, pos.strike, pos.is_call))
+                values[3 * i] += flat
+                values[3 * i + 1] += flat
+                values[3 * i + 2] += flat
+                if i == n:
+                    v0 += flat
+                continue
             lnm: int256 = 0
-            if pos.t_sec > 0 and not black_scholes._is_degenerate(s, pos.strike, 1):
-                lnm = black_scholes._log_moneyness(s, pos.strike)  # moneyness is defined
-            base: int256 = self._value(pos.size, black_scholes._price_from(s, pos.strike, lnm, sd0, pos.is_call))
-            values[3 * i] += base
-            if pos.t_sec > 0:
-                values[3 * i + 1] += self._value(pos.size, black_scholes._price_from(s, pos.strike, lnm, sd_up, pos.is_call))
-                values[3 * i + 2] += self._value(pos.size, black_scholes._price_from(s, pos.strike, lnm, sd_dn, pos.is_call))
+            if lnk_ok and ln_ok[i]:
+                lnm = lnk + lns[i]
             else:
-                # an expired position has no vol: every vol state sees its intrinsic value
-                values[3 * i + 1] += base
-                values[3 * i + 2] += base
+                lnm = black_scholes._log_moneyness(s, pos.strike)
+            base: int256 = self._value(pos.size, self._grid_price(s, pos.strike, lnm, sd0, hv0, pos.is_call))
+            values[3 * i] += base
+            values[3 * i + 1] += self._value(pos.size, self._grid_price(s, pos.strike, lnm, sd_up, hv_up, pos.is_call))
+            values[3 * i + 2] += self._value(pos.size, self._grid_price(s, pos.strike, lnm, sd_dn, hv_dn, pos.is_call))
+            if i == n:
+                v0 += base
 
     worst: int256 = 0
     for i: uint256 in range(MAX_SPOT_POINTS):

@@ -73,8 +73,14 @@ def _d1(spot: uint256, strike: uint256, sd: uint256) -> int256:
 @pure
 def _d1_from(log_moneyness: int256, sd: uint256) -> int256:
     # d1 from a precomputed ln(S/K): callers pricing one strike at several vols share it
-    half_var: int256 = convert(sd * sd // (2 * WAD), int256)  # sd^2 / 2, WAD
-    return (log_moneyness + half_var) * I_WAD // convert(sd, int256)
+    return (log_moneyness + self._half_var(sd)) * I_WAD // convert(sd, int256)
+
+
+@internal
+@pure
+def _half_var(sd: uint256) -> int256:
+    # sd^2 / 2, WAD: what d1 adds to ln(S/K)
+    return convert(sd * sd // (2 * WAD), int256)
 
 
 @internal
@@ -123,7 +129,24 @@ def _price_from(spot: uint256, strike: uint256, log_moneyness: int256, sd: uint2
     """
     if self._is_degenerate(spot, strike, sd):
         return self._intrinsic(spot, strike, is_call)
-    d1: int256 = self._d1_from(log_moneyness, sd)
+    return self._price_core(spot, strike, log_moneyness, sd, self._half_var(sd), is_call)
+
+
+@internal
+@pure
+def _price_core(spot: uint256, strike: uint256, log_moneyness: int256, sd: uint256, half_var: int256, is_call: bool) -> uint256:
+    """
+    @notice `_price_from` for inputs known not to be degenerate, with sd^2 / 2 precomputed:
+            the margin grid prices each vol state at many spots and hoists both checks.
+    @param spot Spot price, USD * 1e18, with spot * 1e18 >= strike > 0.
+    @param strike Strike price, USD * 1e18.
+    @param log_moneyness ln(spot / strike), WAD.
+    @param sd vol * sqrt(T), WAD, above zero.
+    @param half_var `_half_var(sd)`.
+    @param is_call True for a call, False for a put.
+    @return Price, USD * 1e18, within the no-arbitrage band.
+    """
+    d1: int256 = (log_moneyness + half_var) * I_WAD // convert(sd, int256)
     d2: int256 = d1 - convert(sd, int256)
     lower: uint256 = self._intrinsic(spot, strike, is_call)
     if is_call:
