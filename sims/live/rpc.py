@@ -13,22 +13,13 @@ sims.rpc.BatchReader returns, and decoded event logs.
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-import requests
-from eth_abi import decode, encode
-from eth_hash.auto import keccak
+from sims.blocks import Event, EventDecoder, decode_revert
+from sims.rpc import JsonRpc, MethodAbi, RpcError, RpcUnavailable, ViewCall, pick_overload
 
-from sims.blocks import Event, EventDecoder, _plain, decode_revert
-from sims.rpc import RpcError, ViewCall
-
-
-class RpcUnavailable(RpcError):
-    """The node did not answer (connection refused, timeout, HTTP 5xx) after the retries."""
+__all__ = ["CallReverted", "Contracts", "LiveChain", "Rpc", "RpcError", "RpcUnavailable"]
 
 
 class CallReverted(RpcError):
@@ -39,76 +30,12 @@ class CallReverted(RpcError):
         self.reason = reason
 
 
-class Rpc:
-    """A JSON-RPC endpoint over HTTP.
+class Rpc(JsonRpc):
+    """A node's JSON-RPC endpoint for a long-running bot: three retries by default, and
+    `call` raises CallReverted with the decoded reason when a call or estimate reverts."""
 
-    Args:
-        uri: the node's HTTP endpoint.
-        timeout: seconds per HTTP request.
-        retries: attempts after the first one when the transport fails.
-        backoff: seconds before the first retry; doubled each time up to `max_backoff`.
-        on_retry: called with the exception before each retry (metrics, logs).
-    """
-
-    def __init__(
-        self,
-        uri: str,
-        *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        backoff: float = 0.2,
-        max_backoff: float = 5.0,
-        on_retry: Callable[[Exception], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.uri = uri
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.on_retry = on_retry
-        self.sleep = sleep
-        self.session = requests.Session()
-        self.session.trust_env = False  # loopback and explicit URLs: no proxy lookups
-
-    def batch(self, calls: list[tuple[str, list]]) -> list[dict]:
-        """Send calls as one batch; the raw responses (dicts with result or error) in order."""
-        if not calls:
-            return []
-        body = json.dumps(
-            [
-                {"jsonrpc": "2.0", "id": i, "method": m, "params": p}
-                for i, (m, p) in enumerate(calls)
-            ]
-        )
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
-            try:
-                resp = self.session.post(
-                    self.uri,
-                    data=body,
-                    headers={"Content-Type": "application/json"},
-                    timeout=self.timeout,
-                )
-                if resp.status_code >= 500:
-                    raise RpcUnavailable(f"{self.uri}: HTTP {resp.status_code}")
-                resp.raise_for_status()
-                out = resp.json()
-                break
-            except (requests.ConnectionError, requests.Timeout, RpcUnavailable) as exc:
-                if attempt == self.retries:
-                    raise RpcUnavailable(
-                        f"{self.uri} unreachable after {self.retries + 1} attempts "
-                        f"({calls[0][0]}): {type(exc).__name__}"
-                    ) from None
-                if self.on_retry is not None:
-                    self.on_retry(exc)
-                self.sleep(delay)
-                delay = min(self.max_backoff, delay * 2)
-        if not isinstance(out, list):  # a whole-batch error
-            raise RpcError(f"batch ({calls[0][0]}...): {out.get('error', out)}")
-        by_id = {r.get("id"): r for r in out}
-        return [by_id.get(i, {"error": {"message": "no response"}}) for i in range(len(calls))]
+    def __init__(self, uri: str, *, timeout: float = 10.0, retries: int = 3, **kwargs: Any):
+        super().__init__(uri, timeout=timeout, retries=retries, **kwargs)
 
     def call(self, method: str, params: list) -> Any:
         """One call's result; raises RpcError (CallReverted for reverts)."""
@@ -147,38 +74,26 @@ class Contracts:
     def __init__(self, addresses: dict[str, str], contract_types: dict[str, Any]):
         self.addresses = {n: str(a) for n, a in addresses.items() if n in contract_types}
         self.types = contract_types
-        self._methods: dict[tuple[str, str, int], tuple[bytes, list[str], tuple[str, ...]]] = {}
+        self._methods: dict[tuple[str, str, int], MethodAbi] = {}
         self.decoder = EventDecoder(
             SimpleNamespace(address=self.addresses[n], contract_type=contract_types[n])
             for n in self.addresses
         )
 
-    def _method(self, name: str, method: str, nargs: int) -> tuple[bytes, list[str], tuple]:
+    def _method(self, name: str, method: str, nargs: int) -> MethodAbi:
         key = (name, method, nargs)
         found = self._methods.get(key)
         if found is None:
-            abis = [
-                m for m in self.types[name].methods if m.name == method and len(m.inputs) == nargs
-            ]
-            if not abis:
-                raise ValueError(f"{name}.{method}: no overload takes {nargs} argument(s)")
-            abi = abis[0]
-            found = (
-                keccak(abi.selector.encode())[:4],
-                [i.canonical_type for i in abi.inputs],
-                tuple(o.canonical_type for o in abi.outputs),
-            )
-            self._methods[key] = found
+            abis = [m for m in self.types[name].methods if m.name == method]
+            found = self._methods[key] = pick_overload(abis, f"{name}.{method}", nargs)
         return found
 
     def calldata(self, name: str, method: str, *args: Any) -> str:
-        selector, types, _ = self._method(name, method, len(args))
-        return "0x" + (selector + encode(types, [_plain(a) for a in args])).hex()
+        return self._method(name, method, len(args)).calldata(args)
 
     def view(self, name: str, method: str, *args: Any) -> ViewCall:
-        _, _, out = self._method(name, method, len(args))
-        data = self.calldata(name, method, *args)
-        return ViewCall(self.addresses[name], data, out, method, args)
+        m = self._method(name, method, len(args))
+        return ViewCall(self.addresses[name], m.calldata(args), m.outputs, method, args)
 
     def decode_log(self, log: dict) -> Event | None:
         return self.decoder.decode(log)
@@ -186,8 +101,7 @@ class Contracts:
 
 def decode_result(call: ViewCall, result: str) -> Any:
     """A view's return data as BatchReader gives it (one value unwrapped)."""
-    values = decode(list(call.out_types), bytes.fromhex(result[2:]))
-    return values[0] if len(values) == 1 else values
+    return call.decode(result)
 
 
 class LiveChain:

@@ -18,11 +18,8 @@ GWEI = 10**9
 
 
 @pytest.fixture
-def uri(chain):
-    uri = getattr(chain.provider, "uri", None)
-    if not uri or not str(uri).startswith("http"):
-        pytest.skip("needs an anvil node (--network ethereum:local:foundry)")
-    return uri
+def uri(node_uri):
+    return node_uri
 
 
 @pytest.fixture
@@ -198,3 +195,59 @@ def test_mine__trade_events__match_apes_decoding(
         ours = [(e.name, e.args) for e in o.events]
         assert ours == ape_events
         assert receipt.gas_used == o.gas_used
+
+
+def test_pool_mark__trades_and_oracle_push_in_one_block__equal_revaluation(
+    make_builder, market, oracle, gov, fund, seed_pool, find_series, writer, buyer,
+    revalue_pool,
+):  # fmt: skip
+    seed_pool(1_000_000)
+    fund(writer, 50_000)
+    fund(buyer, 50_000)
+    b = make_builder()
+    call, put = find_series(2_000, 7, True), find_series(1_800, 30, False)
+    expiries = sorted({market.series(s).expiry for s in market.live_series_ids()})
+    b.call(writer, market, "trade", call, -WAD // 2, 0)
+    b.call(buyer, market, "trade", put, WAD // 4, 10**30)
+    # the oracle moves mid-block: the pool's valuation must be redone, not carried over
+    b.call(gov, oracle, "push", 2_050 * WAD, expiries, [int(0.65 * WAD)] * len(expiries))
+    b.call(writer, market, "trade", put, -WAD // 3, 0)
+    b.call(buyer, market, "trade", call, WAD // 5, 10**30)
+    b.call(writer, market, "trade", call, WAD // 10, 10**30)
+    result = b.mine(b.chain_time + 60)
+
+    assert result.reverts == 0, [o.reason for o in result.outcomes]
+    mark = market.pool_mark()
+    assert mark.key == (result.timestamp << 128) | oracle.version()
+    fresh = revalue_pool(result.timestamp)
+    assert (mark.value, mark.vega, mark.gross) == (fresh.value, fresh.vega, fresh.gross)
+    assert market.pool_abs_oi() == fresh.abs_oi
+
+
+def test_pool_mark__settlements_between_trades_in_one_block__equal_revaluation(
+    make_builder, chain, market, oracle, keeper, fund, seed_pool, find_series, writer, buyer,
+    push, revalue_pool,
+):  # fmt: skip
+    seed_pool(1_000_000)
+    fund(writer, 50_000)
+    fund(buyer, 50_000)
+    fund(keeper, 1_000)
+    short_dated, long_dated = find_series(1_800, 7, True), find_series(2_000, 30, True)
+    market.trade(short_dated, 2 * WAD, 10**30, sender=buyer)
+    market.trade(short_dated, -3 * WAD, 0, sender=writer)
+    chain.pending_timestamp = market.series(short_dated).expiry + 10
+    push(2_100)  # fixes the 7-day expiry's settlement price
+    b = make_builder()
+    b.call(writer, market, "trade", long_dated, -WAD, 0)  # values the pool's book
+    b.call(keeper, market, "settle", buyer, short_dated)
+    b.call(buyer, market, "trade", long_dated, WAD // 2, 10**30)
+    b.call(keeper, market, "settle", writer, short_dated)
+    result = b.mine(b.chain_time + 60)
+
+    assert result.reverts == 0, [o.reason for o in result.outcomes]
+    mark = market.pool_mark()
+    assert mark.key == (result.timestamp << 128) | oracle.version()  # kept, not recomputed
+    fresh = revalue_pool(result.timestamp)
+    assert (mark.value, mark.vega, mark.gross) == (fresh.value, fresh.vega, fresh.gross)
+    assert market.pool_position(short_dated) == 0
+    assert market.pool_abs_oi() == fresh.abs_oi == WAD // 2

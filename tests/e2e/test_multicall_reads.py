@@ -1,0 +1,71 @@
+"""sims.rpc.BatchReader through contracts/Multicall.vy (eth_call with a state override):
+the same values as one eth_call per read, reverts named, long batches chunked, and a node
+without state overrides read plainly. On anvil, the session's deployment."""
+
+import pytest
+
+from sims.rpc import BatchReader, JsonRpc, RpcError, ViewCall, multicall_code
+
+pytestmark = pytest.mark.anvil
+
+WAD = 10**18
+
+
+@pytest.fixture
+def traded(market, seed_pool, fund, writer, buyer, find_series):
+    seed_pool(1_000_000)
+    fund(writer, 20_000)
+    fund(buyer, 20_000)
+    market.trade(find_series(2_000, 7, True), -WAD // 2, 0, sender=writer)
+    market.trade(find_series(1_800, 30, False), WAD // 4, 10**30, sender=buyer)
+
+
+def _views(market, oracle, config, pool, accounts):
+    expiries = sorted({market.series(s).expiry for s in market.live_series_ids()})
+    calls = [ViewCall.of(market, "cash", a) for a in accounts]
+    calls += [ViewCall.of(market, "positions", a) for a in accounts]
+    calls += [ViewCall.of(market, "pool_state"), ViewCall.of(market, "live_series_ids")]
+    calls += [ViewCall.of(config, "margin_params"), ViewCall.of(pool, "totalSupply")]
+    calls += [ViewCall.of(oracle, "vols", e) for e in expiries]
+    return calls
+
+
+def test_multicall__same_values_as_one_call_per_read(
+    node_uri, project, traded, market, oracle, config, pool, accounts
+):
+    calls = _views(market, oracle, config, pool, list(accounts)[:8])
+    plain = BatchReader(node_uri).call(calls)
+    reader = BatchReader(node_uri, multicall_code=multicall_code(project))
+    assert reader.call(calls) == plain
+    assert reader.multicall_code  # the node took the override: still in use
+    assert any(plain[8:16])  # positions were read, not empty everywhere
+
+
+def test_multicall__more_than_256_reads__chunked_in_order(node_uri, project, market, accounts):
+    who = [a.address for a in accounts][:10]
+    calls = [ViewCall.of(market, "cash", who[i % 10]) for i in range(600)]
+    reader = BatchReader(node_uri, multicall_code=multicall_code(project))
+    assert reader.call(calls) == BatchReader(node_uri).call(calls)
+
+
+def test_multicall__reverting_view__raises_naming_it(node_uri, project, oracle):
+    reader = BatchReader(node_uri, multicall_code=multicall_code(project))
+    with pytest.raises(RpcError, match="vol: execution reverted: oracle: no vol for expiry"):
+        reader.call([ViewCall.of(oracle, "last_spot"), ViewCall.of(oracle, "vol", 12_345)])
+
+
+class _NoOverrides(JsonRpc):
+    """A node that refuses eth_call's third (state override) parameter."""
+
+    def batch(self, calls):
+        if any(m == "eth_call" and len(p) > 2 for m, p in calls):
+            err = {"code": -32602, "message": "state override not supported"}
+            return [{"jsonrpc": "2.0", "id": i, "error": err} for i in range(len(calls))]
+        return super().batch(calls)
+
+
+def test_multicall__node_without_overrides__reads_plainly(node_uri, project, market, accounts):
+    calls = [ViewCall.of(market, "cash", a) for a in list(accounts)[:3]]
+    reader = BatchReader(_NoOverrides(node_uri), multicall_code=multicall_code(project))
+    assert reader.call(calls) == BatchReader(node_uri).call(calls)
+    assert reader.multicall_code is None  # fell back for good
