@@ -24,15 +24,18 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import mesa
 import numpy as np
 
+from risk._jit import threadsafe_layer
 from risk.book import Book
-from risk.design import DesignTargets, round_towards, step_towards
+from risk.design import DesignTargets, Proposal, round_towards, step_towards
 from risk.ensemble import design_ensemble, fit_ensemble
 from risk.params import (
     GROUPS,
@@ -83,6 +86,7 @@ class CommitteeConfig:
     """How often the committee reviews, on what data, and what it aims for."""
 
     review_every_hours: float = 24.0
+    analysis_hours: float = 6.0  # from a review's data cut to its proposal (0: same block)
     lookback_hours: float = 24.0 * 14  # window of prices the models are fitted to
     sample_sec: int = HOUR  # returns are taken on this grid (at least the history's spacing)
     min_returns: int = 100  # fewer: the review is skipped (GARCH needs 100, an ensemble 3)
@@ -106,6 +110,7 @@ class CommitteeConfig:
         """Raise ValueError naming the first field outside its allowed range."""
         checks: dict[str, tuple[float, float]] = {
             "review_every_hours": (1 / 60, 24 * 365),
+            "analysis_hours": (0.0, 24 * 30),
             "lookback_hours": (1.0, 24 * 365 * 5),
             "sample_sec": (1, 30 * DAY),
             "min_returns": (30, 10_000_000),
@@ -186,6 +191,41 @@ class Review:
     skipped: str | None = None  # why nothing was designed, if so
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """A review's inputs, frozen when it began; `run()` fits the ensemble and designs.
+
+    `run` is a pure function of these fields (its Monte Carlo seed is in `targets`), so
+    running it in another thread while the simulation goes on gives the same proposal.
+    """
+
+    time: int  # when the review began (its data ends here), unix seconds
+    n_returns: int
+    free: tuple[str, ...]  # the groups it may propose
+    busy_notes: tuple[str, ...]
+    returns: Any  # log returns on the sample grid
+    dt_years: float
+    latest_iv: float | None
+    book: Book
+    margin: MarginParams | None
+    liquidation: LiquidationParams | None
+    targets: DesignTargets
+    kappa: float
+
+    def run(self) -> Proposal | str:
+        """The design's proposal, or why there is none."""
+        try:
+            ensemble = fit_ensemble(self.returns, self.dt_years, self.latest_iv)
+        except ValueError as exc:
+            return f"the ensemble could not be fitted: {exc}"
+        try:
+            return design_ensemble(
+                ensemble, self.book, self.margin, self.liquidation, self.targets, self.kappa
+            )
+        except (ValueError, ParamError) as exc:
+            return f"the design failed: {exc}"
+
+
 # --- the committee ---
 
 
@@ -233,6 +273,8 @@ class RiskCommittee:
     ) -> list[ProposeAction]:
         """Refit, redesign and propose the rate-limited steps of the groups that change.
 
+        The same as `begin_review`, `Analysis.run` and `finish_review` in one go, at `now`.
+
         Args:
             now: this block's timestamp, unix seconds.
             timestamps, prices, iv: the price history (seconds, USD, ATM vol 0.6 = 60%);
@@ -248,38 +290,57 @@ class RiskCommittee:
         Returns:
             One ProposeAction per governed group that changes; [] when no review is due.
         """
-        if not self.is_due(now):
+        analysis = self.begin_review(now, timestamps, prices, iv, book, current, pool_nav)
+        if analysis is None:
             return []
+        return self.finish_review(analysis, analysis.run(), current, rate_limits, last_update, now)
+
+    def begin_review(
+        self,
+        now: int,
+        timestamps: Any,
+        prices: Any,
+        iv: Any,
+        book: Book,
+        current: dict[str, ParamGroup],
+        pool_nav: float,
+    ) -> Analysis | None:
+        """Start a review: check its inputs and freeze them into an `Analysis` (the model
+        fits and the design, the slow half, which may run elsewhere while the chain moves on).
+
+        Returns None when no review is due, or when it is skipped (the reason is recorded
+        in `history`). Arguments as for `review`.
+        """
+        if not self.is_due(now):
+            return None
         cfg = self.config
         self.last_review = now
         self.expire(now)
-        free = [g for g in cfg.groups if not self.busy(g)]
+        free = tuple(g for g in cfg.groups if not self.busy(g))
         busy_notes = tuple(f"{g}: a proposal is in flight" for g in cfg.groups if self.busy(g))
         if not free:
-            return self._skip(now, 0, "every governed group has a proposal in flight")
+            self._skip(now, 0, "every governed group has a proposal in flight")
+            return None
         for g in free:
-            if g not in current or g not in rate_limits:
-                raise ValueError(f"current / rate_limits: no entry for group {g!r}")
+            if g not in current:
+                raise ValueError(f"current: no entry for group {g!r}")
 
         returns = sample_returns(now, timestamps, prices, cfg.lookback_hours * HOUR, cfg.sample_sec)
         n = len(returns)
         if n < cfg.min_returns:
-            return self._skip(
+            self._skip(
                 now,
                 n,
                 f"too little data: {n} returns in the last {cfg.lookback_hours:g} h, "
                 f"need {cfg.min_returns}",
             )
+            return None
         if not (math.isfinite(pool_nav) and pool_nav > 0):
-            return self._skip(now, n, f"pool NAV {pool_nav} USD: no basis for the OI caps")
+            self._skip(now, n, f"pool NAV {pool_nav} USD: no basis for the OI caps")
+            return None
         if book.size.size == 0 or not np.any(book.size):
-            return self._skip(now, n, "the book holds no positions")
-        try:
-            ensemble = fit_ensemble(
-                returns, cfg.sample_sec / YEAR_SEC, _latest_iv(now, timestamps, iv)
-            )
-        except ValueError as exc:
-            return self._skip(now, n, f"the ensemble could not be fitted: {exc}")
+            self._skip(now, n, "the book holds no positions")
+            return None
         targets = DesignTargets(
             coverage=cfg.coverage,
             horizon_sec=cfg.horizon_sec,
@@ -289,24 +350,52 @@ class RiskCommittee:
             pool_nav=float(pool_nav),
             lar_paths=cfg.lar_paths,
         )
-        try:
-            margin = cast(MarginParams | None, current.get("margin"))
-            liquidation = cast(LiquidationParams | None, current.get("liquidation"))
-            proposal = design_ensemble(ensemble, book, margin, liquidation, targets, cfg.kappa)
-        except (ValueError, ParamError) as exc:
-            return self._skip(now, n, f"the design failed: {exc}")
-
-        evidence = {**proposal.evidence, "n_returns": float(n)}
-        record = Review(
+        self.pending.update(free)  # busy until finish_review says what was proposed
+        return Analysis(
             time=now,
             n_returns=n,
-            targets=dict(proposal.groups()),
+            free=free,
+            busy_notes=busy_notes,
+            returns=np.array(returns, dtype=float),
+            dt_years=cfg.sample_sec / YEAR_SEC,
+            latest_iv=_latest_iv(now, timestamps, iv),
+            book=book,
+            margin=cast(MarginParams | None, current.get("margin")),
+            liquidation=cast(LiquidationParams | None, current.get("liquidation")),
+            targets=targets,
+            kappa=cfg.kappa,
+        )
+
+    def finish_review(
+        self,
+        analysis: Analysis,
+        outcome: Proposal | str,
+        current: dict[str, ParamGroup],
+        rate_limits: dict[str, RateLimit],
+        last_update: dict[tuple[Any, int], int],
+        now: int,
+    ) -> list[ProposeAction]:
+        """Turn an analysis' proposal into rate-limited steps from the parameters in force
+        at `now` (they may have changed since the review began); `outcome` is what
+        `analysis.run()` returned (a Proposal, or why none could be made)."""
+        self.pending.difference_update(analysis.free)
+        if isinstance(outcome, str):
+            self._skip(analysis.time, analysis.n_returns, outcome)
+            return []
+        for g in analysis.free:
+            if g not in current or g not in rate_limits:
+                raise ValueError(f"current / rate_limits: no entry for group {g!r}")
+        evidence = {**outcome.evidence, "n_returns": float(analysis.n_returns)}
+        record = Review(
+            time=analysis.time,
+            n_returns=analysis.n_returns,
+            targets=dict(outcome.groups()),
             evidence={k: float(evidence[k]) for k in SUMMARY if k in evidence},
-            notes=proposal.notes + busy_notes,
+            notes=outcome.notes + analysis.busy_notes,
         )
         actions = []
-        for g in free:
-            target = proposal.groups()[g]
+        for g in analysis.free:
+            target = outcome.groups()[g]
             action = self._step(g, current[g], target, rate_limits[g], last_update, now, record)
             if action is not None:
                 actions.append(replace(action, evidence=evidence))
@@ -544,6 +633,9 @@ class GovernanceAgent(mesa.Agent):
         self.succeeded: Counter[str] = Counter()
         self.reverts: Counter[str] = Counter()  # by revert reason
         self._waiting: list[_Sent] = []
+        self._analysis: tuple[Analysis, Future] | None = None
+        self.analysis_seconds = 0.0  # spent in Analysis.run, on the worker thread or not
+        self._executor: ThreadPoolExecutor | None = None
 
     def step(self) -> None:
         self.execute_due()
@@ -558,16 +650,57 @@ class GovernanceAgent(mesa.Agent):
                 self.sent["execute"] += 1
 
     def review(self) -> None:
+        """Begin a review when one is due; propose what an analysis found once its
+        `analysis_hours` have passed. The analysis runs on a worker thread meanwhile
+        (numba releases the GIL), so it overlaps the chain's work on the blocks between;
+        it is a pure function of its frozen inputs, so the results do not depend on it."""
         m = self.model
+        if self._analysis is not None:
+            analysis, future = self._analysis
+            if m.now < analysis.time + self.committee.config.analysis_hours * HOUR:
+                return
+            self._analysis = None
+            self._finish(analysis, future.result())
         if not self.committee.is_due(m.now):
             return  # the book and the history are only read when a review is due
         timestamps, spots, ivs = m.price_history()
-        actions = self.committee.review(
-            m.now, timestamps, spots, ivs, m.book(), m.params_in_force(), m.rate_limits(),
-            m.last_updates(), m.pool_nav,
-        )  # fmt: skip
+        analysis = self.committee.begin_review(
+            m.now, timestamps, spots, ivs, m.book(), m.params_in_force(), m.pool_nav
+        )
+        if analysis is None:
+            return
+        if self.committee.config.analysis_hours == 0:
+            self._finish(analysis, self._run(analysis))
+            return
+        if threadsafe_layer():
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="risk-committee")
+            future = self._executor.submit(self._run, analysis)
+        else:  # no thread-safe numba layer: run it now, propose at the same time anyway
+            future = Future()
+            future.set_result(self._run(analysis))
+        self._analysis = (analysis, future)
+
+    def _run(self, analysis: Analysis) -> Proposal | str:
+        t0 = time.perf_counter()
+        try:
+            return analysis.run()
+        finally:
+            self.analysis_seconds += time.perf_counter() - t0
+
+    def _finish(self, analysis: Analysis, outcome: Proposal | str) -> None:
+        m = self.model
+        actions = self.committee.finish_review(
+            analysis, outcome, m.params_in_force(), m.rate_limits(), m.last_updates(), m.now
+        )
         for action in actions:
             self.propose(action)
+
+    def close(self) -> None:
+        """Stop the worker thread (an analysis still running is left to finish)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     def propose(self, action: ProposeAction) -> None:
         config = self.model.contracts["config"]

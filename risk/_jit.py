@@ -12,6 +12,10 @@ everywhere:
   instead of two, so never less accurate). The other fast-math flags are unsafe here: ``nnan``
   and ``ninf`` would break the NaN propagation the implied-vol solver relies on, and
   ``reassoc`` would undo the Cody-Waite range reduction in ``risk.greeks._exp``.
+- ``nogil=True``: the kernels touch no Python objects, so they release the GIL; the risk
+  committee's analysis then runs on a worker thread beside the simulation's main loop.
+  Parallel kernels launched from two threads at once need a thread-safe layer (omp or tbb,
+  see `threadsafe_layer`); numba's fallback "workqueue" layer would abort the process.
 - no explicit signatures: the kernels are compiled lazily for the types they are called with
   (read-only float64 arrays, and float64 scalars or arrays for the rates), then cached.
 
@@ -32,7 +36,12 @@ from llvmlite import ir
 from numba import types as nbtypes
 from numba.extending import intrinsic, overload
 
-JIT_OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+JIT_OPTIONS: dict[str, Any] = {
+    "cache": True,
+    "error_model": "numpy",
+    "fastmath": {"contract"},
+    "nogil": True,
+}
 PARALLEL_MIN_SIZE = 20_000  # below this, thread start-up costs more than it saves
 
 
@@ -53,6 +62,24 @@ def scalar(fn: Any) -> Any:
 def parallel_jit(fn: Any) -> Any:
     """An entry point that spreads chunks over threads (``prange``), settings as `jit`."""
     return numba.njit(parallel=True, **JIT_OPTIONS)(fn)
+
+
+@numba.njit(parallel=True, cache=True)
+def _touch_threads(x: Any) -> Any:  # pragma: no cover - runs compiled
+    total = 0.0
+    for i in numba.prange(x.size):
+        total += x[i]
+    return total
+
+
+def threadsafe_layer() -> bool:
+    """True when parallel kernels may be launched from several threads at once (numba's
+    threading layer, loaded by a first parallel launch here if none ran yet, is omp or
+    tbb rather than workqueue)."""
+    import numpy as np
+
+    _touch_threads(np.ones(4))
+    return bool(numba.threading_layer() != "workqueue")
 
 
 CHUNK = 16_384  # options per parallel task: large enough to amortise, small enough to balance

@@ -113,7 +113,7 @@ class LiveMarketModel(OptionsMarketModel):
         from sims.chain import Chain, derived_keys
         from sims.deployment import deploy_protocol
         from sims.quiet import silence_revert_traces
-        from sims.rpc import BatchReader
+        from sims.rpc import BatchReader, multicall_code
         from sims.runner import ETH, NETWORKS, START_TS, _deploy_config, _history
         from sims.scenarios import load_scenario
 
@@ -150,7 +150,8 @@ class LiveMarketModel(OptionsMarketModel):
                 [("anvil_setBalance", [k.address, hex(1_000 * ETH)]) for k in keys]
             )
             self._builder.start()
-            chain = Chain(deployment, self._builder, BatchReader(provider.uri))
+            reader = BatchReader(provider.uri, multicall_code=multicall_code(_project()))
+            chain = Chain(deployment, self._builder, reader)
             super().__init__(
                 chain, cfg, path, str(deployer.address), [k.address for k in keys], seed=seed,
                 history=history,
@@ -168,6 +169,7 @@ class LiveMarketModel(OptionsMarketModel):
             _current = None
         builder, network = self._builder, self._network
         self._builder = self._network = None
+        super().close()
         if builder is not None:
             try:
                 builder.queue.clear()

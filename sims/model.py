@@ -358,6 +358,11 @@ class OptionsMarketModel(mesa.Model):
     def pool_nav(self) -> float:
         return self.pool.get("nav", 0.0)
 
+    def close(self) -> None:
+        """Release what outlives a step (the risk committee's worker thread)."""
+        if self.governance is not None:
+            self.governance.close()
+
     # --- one block ---
 
     def step(self) -> None:

@@ -55,7 +55,7 @@ def run_simulation(
     from sims.chain import Chain, EmbeddedBlocks, derived_keys
     from sims.deployment import deploy_protocol
     from sims.quiet import silence_revert_traces
-    from sims.rpc import BatchReader
+    from sims.rpc import BatchReader, multicall_code
     from sims.scenarios import load_scenario
 
     cfg.validate()
@@ -95,7 +95,7 @@ def run_simulation(
                 revert_reasons=True,
             )  # fmt: skip
             builder._batch([("anvil_setBalance", [k.address, hex(1_000 * ETH)]) for k in keys])
-            reader = BatchReader(provider.uri)
+            reader = BatchReader(provider.uri, multicall_code=multicall_code(project))
             addresses = [k.address for k in keys]
         else:
             if len(test_accounts) < n + 1:
@@ -113,6 +113,7 @@ def run_simulation(
             reader = None
             addresses = [str(a.address) for a in others]
         builder.start()
+        model: OptionsMarketModel | None = None
         try:
             sim_chain = Chain(deployment, builder, reader)
             model = OptionsMarketModel(
@@ -125,6 +126,8 @@ def run_simulation(
                     progress(i + 1)
             t_run = time.perf_counter() - t0 - t_setup
         finally:
+            if model is not None:
+                model.close()
             builder.queue.clear()
             builder.stop()
     steps = model.datacollector.get_model_vars_dataframe()
@@ -143,6 +146,10 @@ def run_simulation(
         "keeper_reverts": sum(lq.reverts for lq in model.liquidators),
         "reverts": {f"{label}: {why}": n for (label, why), n in model.revert_log.most_common()},
         "timings": {k: round(v, 2) for k, v in model.timings.items()},
+        # the committee's model fits and design, on its worker thread beside the chain's work
+        "committee_analysis_seconds": (
+            round(model.governance.analysis_seconds, 2) if model.governance else 0.0
+        ),
     }
     log = _review_rows(model.governance.committee.history, model.start) if model.governance else []
     return RunResult(steps, meta, log)

@@ -458,7 +458,7 @@ class ChainStub(mesa.Model):
 def test_agent__proposes_executes_and_counts_reverts(chain, config, timelock, gov, committee_book):
     start = chain.pending_timestamp
     model = ChainStub(config, timelock, committee_book, price_history(start + 2 * DAY))
-    agent = GovernanceAgent(model, gov, RiskCommittee(CommitteeConfig(**FAST)))
+    agent = GovernanceAgent(model, gov, RiskCommittee(CommitteeConfig(**FAST, analysis_hours=0)))
     model.now = start  # a day into the crash; the rest of it is the future
     agent.step()
     assert agent.sent["propose"] == 3 and agent.committee.pending == set(PARAMS)
@@ -480,3 +480,35 @@ def test_agent__proposes_executes_and_counts_reverts(chain, config, timelock, go
     assert tuple(config.margin_params()) == proposals["margin"].to_chain()
     assert tuple(config.liquidation_params()) == proposals["liquidation"].to_chain()
     assert tuple(config.limits()) == Limits().to_chain()
+
+
+def test_agent__analysis_hours__proposes_after_them_the_same_as_at_once(
+    chain, config, timelock, gov, committee_book
+):
+    start = chain.pending_timestamp
+    history = price_history(start + 2 * DAY)
+    at_once = RiskCommittee(CommitteeConfig(**FAST, analysis_hours=0))
+    expected = at_once.review(
+        start, *history, committee_book, *on_chain_state(config), NAV
+    )  # fmt: skip
+    model = ChainStub(config, timelock, committee_book, history)
+    agent = GovernanceAgent(model, gov, RiskCommittee(CommitteeConfig(**FAST, analysis_hours=6)))
+    try:
+        model.now = start
+        agent.step()  # the review begins: its groups are busy, nothing is sent yet
+        assert agent.sent["propose"] == 0 and agent.committee.pending == set(PARAMS)
+        assert agent.committee.history == []
+        model.now = start + 5 * HOUR
+        agent.step()
+        assert agent.sent["propose"] == 0
+        model.now = start + 6 * HOUR
+        agent.step()
+        assert agent.sent["propose"] == 3
+        assert agent.analysis_seconds > 0
+        sent = [args for _, name, method, args, _ in model.outbox if method == "propose"]
+        data = {bytes(a[1]) for a in sent}
+        assert data == {encode_proposal(Encoder(), config, a) for a in expected}
+        (review,) = agent.committee.history
+        assert review.time == start  # the data cut, not the proposal's time
+    finally:
+        agent.close()
