@@ -8,6 +8,7 @@ does on a real network.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -110,6 +111,17 @@ def unwind_orders(positions: dict[int, int], tradeable: set[int]) -> list[tuple[
     would still take one of an account's 8 position slots) in the series still tradeable;
     positive sizes buy back what the keeper is short, negative ones sell what it is long."""
     return [(sid, -size) for sid, size in positions.items() if size != 0 and sid in tradeable]
+
+
+MAX_POSITIONS = 8  # OptionMarket.MAX_POSITIONS: series an account may hold at once
+
+
+def slots_after_taking(held: Iterable[int], taken: Iterable[int]) -> set[int] | None:
+    """The series a liquidator holds after taking over an account's positions (it receives
+    a share of every one), or None when that exceeds MAX_POSITIONS: the liquidation would
+    revert with "market: too many positions"."""
+    after = set(held) | set(taken)
+    return after if len(after) <= MAX_POSITIONS else None
 
 
 def hours_since(now: int, then: int) -> float:

@@ -130,8 +130,8 @@ class Liquidator(Keeper):
             account = accounts[i]
             if account == self.account.lower():
                 continue
-            taken = slots | set(m.index.positions.get(account, {}))
-            if len(taken) > 8:  # the market's MAX_POSITIONS: the liquidation would revert
+            taken = decisions.slots_after_taking(slots, m.index.positions.get(account, {}))
+            if taken is None:  # the liquidation would revert: too many positions
                 continue
             d = m.discount_now(account)
             profit = decisions.liquidation_profit(

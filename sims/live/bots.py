@@ -369,6 +369,7 @@ class Liquidator(Bot):
                 for m in ("is_liquidatable", "discount")
             ]
         )
+        slots = set(idx.positions.get(self.me, {}))  # this iteration's liquidations add to them
         for n, i in enumerate(picked):
             account = accounts[i]
             liquidatable, discount = checks[2 * n], checks[2 * n + 1]
@@ -376,6 +377,12 @@ class Liquidator(Bot):
                 self.metrics.inc("engine_disagreements")
                 self.log.info("skipped", extra={"account": account, "why": "market says healthy"})
                 continue
+            taken = decisions.slots_after_taking(slots, idx.positions[account])
+            if taken is None:
+                self.metrics.inc("skipped_position_limit")
+                self.log.info("skipped", extra={"account": account, "why": "position limit"})
+                continue
+            slots = taken
             key = f"liquidate:{account}:{self.state.version(account)}:{round_id}"
             e, mm, d = float(equity[i]), float(margin.mm[i]), int(discount) / WAD
 

@@ -1,6 +1,7 @@
-"""agents.decisions.unwind_orders: the rule both liquidators (simulated and live) unwind by."""
+"""agents.decisions.unwind_orders and slots_after_taking: rules both liquidators
+(simulated and live) follow."""
 
-from agents.decisions import unwind_orders
+from agents.decisions import MAX_POSITIONS, slots_after_taking, unwind_orders
 
 WAD = 10**18
 
@@ -13,3 +14,13 @@ def test_unwind_orders__open_tradeable_positions__exact_opposite_sizes_in_order(
 def test_unwind_orders__nothing_held_or_nothing_tradeable__no_orders():
     assert unwind_orders({}, {1, 2}) == []
     assert unwind_orders({1: WAD}, set()) == []
+
+
+def test_slots_after_taking__within_the_market_limit__the_union():
+    assert slots_after_taking({1, 2, 3}, {3: WAD, 4: -WAD}) == {1, 2, 3, 4}
+    assert slots_after_taking(set(), range(MAX_POSITIONS)) == set(range(MAX_POSITIONS))
+
+
+def test_slots_after_taking__past_the_limit__none():
+    assert MAX_POSITIONS == 8  # OptionMarket.MAX_POSITIONS
+    assert slots_after_taking({1, 2, 3, 4, 5}, {6: 1, 7: 1, 8: 1, 9: 1}) is None
