@@ -46,8 +46,9 @@ from eth_utils import to_checksum_address
 from sims.rpc import JsonRpc, RpcError, decode_revert, method_abi
 
 # Conservative gas limits per label, from benchmarks/protocol_chain.py (trade adding the
-# 5th position 1.05M, liquidating a 5-position account 1.80M, settling 94k) with headroom
-# for bigger books. A transaction that runs out of gas is reported as reason "out of gas".
+# 5th position 0.99M with the pool's book valued in it, liquidating a 5-position account
+# 1.62M, settling 104k) with headroom for bigger books. A transaction that runs out of
+# gas is reported as reason "out of gas".
 GAS_LIMITS: dict[str, int] = {
     "transfer": 80_000,
     "approve": 80_000,
@@ -287,9 +288,6 @@ class EventDecoder:
             else:
                 args[arg_name] = _as_ape(next(values), typ)
         return Event(spec.name, args, _checksum(log["address"]), int(log["logIndex"], 16))
-
-
-# --- revert reasons ---
 
 
 # --- signing ---

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from eth_abi import decode, encode
+from eth_abi import decode
 from eth_hash.auto import keccak
+
+from sims import abi
 
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
@@ -156,7 +158,7 @@ class MethodAbi:
         )
 
     def calldata(self, args: tuple) -> str:
-        return "0x" + (self.selector + encode(list(self.inputs), [_plain(a) for a in args])).hex()
+        return "0x" + (self.selector + abi.encode(self.inputs, [_plain(a) for a in args])).hex()
 
 
 def pick_overload(abis: Any, method: str, nargs: int) -> MethodAbi:
@@ -213,7 +215,7 @@ class ViewCall:
     def decode(self, result: str | bytes) -> Any:
         """The call's return data (hex or bytes) decoded (a single value unwrapped)."""
         raw = bytes.fromhex(result[2:]) if isinstance(result, str) else result
-        values = decode(list(self.out_types), raw)
+        values = abi.decode(self.out_types, raw)
         return values[0] if len(values) == 1 else values
 
 
@@ -266,7 +268,8 @@ class BatchReader:
         ]
         batch = []
         for chunk in chunks:
-            data = _AGGREGATE.calldata(([(c.to, bytes.fromhex(c.data[2:])) for c in chunk],))
+            args = abi.encode_calls([(c.to, bytes.fromhex(c.data[2:])) for c in chunk])
+            data = "0x" + (_AGGREGATE.selector + args).hex()
             batch.append(("eth_call", [{"to": MULTICALL_ADDRESS, "data": data}, block, override]))
         out = []
         for chunk, r in zip(chunks, self.rpc.batch(batch), strict=True):
@@ -275,7 +278,7 @@ class BatchReader:
                 if "override" in str(error).lower() or error.get("code") == -32602:
                     raise _OverrideRefused(str(error))
                 raise RpcError(f"multicall of {len(chunk)} reads ({chunk[0].label}, ...): {error}")
-            (results,) = decode(["(bool,bytes)[]"], bytes.fromhex(r["result"][2:]))
+            (results,) = abi.decode(_AGGREGATE.outputs, bytes.fromhex(r["result"][2:]))
             for c, (ok, raw) in zip(chunk, results, strict=True):
                 if not ok:
                     raise RpcError(f"{c.label}: execution reverted: {decode_revert(raw)}")
