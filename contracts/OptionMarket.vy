@@ -275,6 +275,8 @@ def retire_series(series_id: uint256):
     s: Series = self._series(series_id)
     assert block.timestamp >= s.expiry, "market: series not expired"
     assert self.long_oi[series_id] == 0 and self.short_oi[series_id] == 0, "market: series has open positions"
+    # the pool's position is minus the accounts' (so 0 here); pool_mark relies on it
+    assert self.pool_position[series_id] == 0, "market: series has open positions"
     assert series_id in self.live_series, "market: series not live"
     kept: DynArray[uint256, MAX_LIVE_SERIES] = []
     for sid: uint256 in self.live_series:
@@ -441,12 +443,19 @@ def _pool_state(spot: uint256) -> (int256, int256, uint256):
 
 @internal
 @view
-def _quote(series_id: uint256, size: int256, spot: uint256, m: PoolMark) -> Quote:
-    # the pool's price for `size` contracts, given its valuation m:
-    # half_spread_vol = spread_base + spread_util * U_after + spread_vega * |pool vega after| / NAV
-    # spread = max(min_spread * spot, half_spread_vol * vega_per_contract)
+def _open_series(series_id: uint256) -> Series:
+    # a known series still open for trading
     s: Series = self._series(series_id)
     assert block.timestamp < s.expiry, "market: series expired"
+    return s
+
+
+@internal
+@view
+def _quote(series_id: uint256, s: Series, size: int256, spot: uint256, m: PoolMark) -> Quote:
+    # the pool's price for `size` contracts of open series s, given its valuation m:
+    # half_spread_vol = spread_base + spread_util * U_after + spread_vega * |pool vega after| / NAV
+    # spread = max(min_spread * spot, half_spread_vol * vega_per_contract)
     ep: MarginEngine.EnginePosition = empty(MarginEngine.EnginePosition)
     fv: int256 = 0
     is_fixed: bool = False
@@ -484,7 +493,8 @@ def quote(series_id: uint256, size: int256) -> (uint256, uint256, uint256):
     """
     assert size != 0, "market: zero size"
     spot: uint256 = staticcall IOracle(oracle).spot()
-    q: Quote = self._quote(series_id, size, spot, self._pool_mark(spot, self._mark_key()))
+    s: Series = self._open_series(series_id)  # before valuing the pool's book: errors first
+    q: Quote = self._quote(series_id, s, size, spot, self._pool_mark(spot, self._mark_key()))
     return q.price, q.mark, q.util
 
 
@@ -635,8 +645,9 @@ def trade(series_id: uint256, size: int256, limit_price: uint256) -> uint256:
     assert trader != pool, "market: pool cannot trade"
     assert pool != empty(address), "market: no pool"
     spot: uint256 = staticcall IOracle(oracle).spot()
+    s: Series = self._open_series(series_id)  # before valuing the pool's book: errors first
     m: PoolMark = self._pool_mark(spot, self._mark_key())
-    q: Quote = self._quote(series_id, size, spot, m)
+    q: Quote = self._quote(series_id, s, size, spot, m)
     if size > 0:
         assert q.price <= limit_price, "market: price above limit"
     else:

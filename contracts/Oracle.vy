@@ -103,7 +103,7 @@ vol_updated_at: public(HashMap[uint256, uint256])
 
 pending_expiries: public(DynArray[uint256, MAX_PENDING])
 settlement_prices: public(HashMap[uint256, uint256])  # expiry => 1e18 USD, 0 until fixed
-version: public(uint256)  # +1 on every push, feed pull and parameter change
+version: public(uint256)  # +1 on every push with data, feed pull and parameter change
 
 
 @deploy
