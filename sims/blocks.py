@@ -182,7 +182,7 @@ class Encoder:
     """Calldata from an ape contract instance, a method name and arguments.
 
     The ABI lookup through ape costs ~0.5 ms; sims.rpc.method_abi does it once per
-    (contract, method, arity) and the arguments are then encoded with eth_abi alone.
+    (contract, method, arity) and the arguments are then encoded by sims.abi alone.
     """
 
     def calldata(self, contract: Any, method: str, *args: Any) -> str:
@@ -417,13 +417,6 @@ class BlockBuilder:
 
     # --- JSON-RPC ---
 
-    def _batch(self, calls: list[tuple[str, list]]) -> list[dict]:
-        """Send calls as one JSON-RPC batch; the responses in the calls' order."""
-        return self.rpc.batch(calls)
-
-    def _call(self, method: str, params: list) -> Any:
-        return self.rpc.call(method, params)
-
     # --- lifecycle ---
 
     def start(self) -> BlockBuilder:
@@ -432,18 +425,18 @@ class BlockBuilder:
             return self
         automine, interval = (
             r.get("result")
-            for r in self._batch([("anvil_getAutomine", []), ("anvil_getIntervalMining", [])])
+            for r in self.rpc.batch([("anvil_getAutomine", []), ("anvil_getIntervalMining", [])])
         )
         if automine:
-            self._call("evm_setAutomine", [False])
+            self.rpc.call("evm_setAutomine", [False])
             self._restore.append(("evm_setAutomine", [True]))
         if interval:  # anvil --block-time: blocks would be mined behind our back
-            self._call("evm_setIntervalMining", [0])
+            self.rpc.call("evm_setIntervalMining", [0])
             self._restore.append(("evm_setIntervalMining", [interval]))
         senders = list(self.signers)
         calls = [("eth_chainId", []), ("eth_getBlockByNumber", ["latest", False])]
         calls += [("eth_getTransactionCount", [s, "pending"]) for s in senders]
-        rs = self._batch(calls)
+        rs = self.rpc.batch(calls)
         for r in rs:
             if "error" in r:
                 raise RpcError(f"start: {r['error']}")
@@ -458,7 +451,7 @@ class BlockBuilder:
         if self._started and self.queue:
             raise RuntimeError(f"{len(self.queue)} queued transaction(s) not mined")
         while self._restore:
-            self._call(*self._restore.pop())
+            self.rpc.call(*self._restore.pop())
         self._started = False
 
     def __enter__(self) -> BlockBuilder:
@@ -523,7 +516,7 @@ class BlockBuilder:
         total_gas = sum(t.gas for t in queue)
         if self.fit_gas_limit and 2 * total_gas > self.block_gas_limit:
             self.block_gas_limit = 2 * total_gas
-            self._call("evm_setBlockGasLimit", [hex(self.block_gas_limit)])
+            self.rpc.call("evm_setBlockGasLimit", [hex(self.block_gas_limit)])
 
         t0 = time.perf_counter()
         outcomes, raws = [], []
@@ -539,16 +532,16 @@ class BlockBuilder:
             raws.append("0x" + raw.hex())
             outcomes.append(TxOutcome(t, "0x" + keccak(raw).hex()))
         t1 = time.perf_counter()
-        sent = self._batch([("eth_sendRawTransaction", [r]) for r in raws])
+        sent = self.rpc.batch([("eth_sendRawTransaction", [r]) for r in raws])
         resync: set[str] = set()
         for o, r in zip(outcomes, sent, strict=True):
             if "error" in r:
                 o.error = str(r["error"].get("message", r["error"]))
                 resync.add(o.request.sender.lower())
         t2 = time.perf_counter()
-        self._call("evm_mine", [{"timestamp": timestamp, "blocks": 1}])
+        self.rpc.call("evm_mine", [{"timestamp": timestamp, "blocks": 1}])
         t3 = time.perf_counter()
-        block_r, receipts_r = self._batch(
+        block_r, receipts_r = self.rpc.batch(
             [("eth_getBlockByNumber", ["latest", False]), ("eth_getBlockReceipts", ["latest"])]
         )
         if "error" in block_r or "error" in receipts_r:
@@ -576,10 +569,10 @@ class BlockBuilder:
                 o.reason = "out of gas"
         t4 = time.perf_counter()
         if stray:
-            self._batch([("anvil_dropTransaction", [h]) for h in stray])
+            self.rpc.batch([("anvil_dropTransaction", [h]) for h in stray])
         if resync:
             order = sorted(resync)
-            counts = self._batch([("eth_getTransactionCount", [s, "pending"]) for s in order])
+            counts = self.rpc.batch([("eth_getTransactionCount", [s, "pending"]) for s in order])
             for s, r in zip(order, counts, strict=True):
                 if "error" in r:
                     raise RpcError(f"nonce of {s}: {r['error']}")
@@ -596,7 +589,7 @@ class BlockBuilder:
         """Revert data of each reverted transaction, one batch (anvil replays each one)."""
         if not reverted:
             return
-        rs = self._batch([("ots_getTransactionError", [o.tx_hash]) for o in reverted])
+        rs = self.rpc.batch([("ots_getTransactionError", [o.tx_hash]) for o in reverted])
         for o, r in zip(reverted, rs, strict=True):
             if "error" in r:
                 o.reason = f"(reason unavailable: {r['error'].get('message', r['error'])})"

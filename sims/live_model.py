@@ -146,7 +146,7 @@ class LiveMarketModel(OptionsMarketModel):
                 provider.uri, [deployer.private_key, *(k.private_key for k in keys)], contracts,
                 revert_reasons=True,
             )  # fmt: skip
-            self._builder._batch(
+            self._builder.rpc.batch(
                 [("anvil_setBalance", [k.address, hex(1_000 * ETH)]) for k in keys]
             )
             self._builder.start()

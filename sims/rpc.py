@@ -2,8 +2,8 @@
 
 Through ape or web3.py a contract read costs ~10 ms of Python overhead on anvil; the
 node itself answers in ~1 ms. The simulation, the keeper bots and the stateful tests read
-dozens of values per step, so calls are encoded with eth_abi from a cached ABI lookup and
-sent as one JSON-RPC batch by the one transport here (`JsonRpc`).
+dozens of values per step, so calls are encoded by sims.abi from a cached ABI lookup and
+sent as one JSON-RPC batch (or one Multicall) by the one transport here (`JsonRpc`).
 """
 
 from __future__ import annotations

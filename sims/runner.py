@@ -94,7 +94,7 @@ def run_simulation(
                 provider.uri, [deployer.private_key, *(k.private_key for k in keys)], contracts,
                 revert_reasons=True,
             )  # fmt: skip
-            builder._batch([("anvil_setBalance", [k.address, hex(1_000 * ETH)]) for k in keys])
+            builder.rpc.batch([("anvil_setBalance", [k.address, hex(1_000 * ETH)]) for k in keys])
             reader = BatchReader(provider.uri, multicall_code=multicall_code(project))
             addresses = [k.address for k in keys]
         else:

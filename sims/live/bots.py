@@ -279,10 +279,13 @@ class Bot:
     def gas_usd(self, gas: int, price_wei: int, spot: float) -> float:
         return gas * price_wei / 1e18 * (self.cfg.gas_token_usd or spot)
 
-    def _budget(self, spot: float) -> Any:
+    def _budget(self, spot: float, facts: dict | None = None) -> Any:
+        """The test of an action that earns nothing: its gas costs at most max_gas_usd."""
+
         def worth_it(gas: int, price: int) -> tuple[bool, dict]:
             cost = self.gas_usd(gas, price, spot)
-            return cost <= self.cfg.max_gas_usd, {"gas_usd": round(cost, 4), "gas": gas}
+            return cost <= self.cfg.max_gas_usd, {**(facts or {}), "gas_usd": round(cost, 4),
+                                                  "gas": gas}  # fmt: skip
 
         return worth_it
 
@@ -505,13 +508,8 @@ class OracleUpdater(Bot):
             data = self.contracts.calldata("oracle", "push", int(price * WAD), exps, vols)
             key, label = f"push:{round_id}", "push"
 
-        def worth_it(gas: int, gas_price: int) -> tuple[bool, dict]:
-            cost = self.gas_usd(gas, gas_price, last_spot)
-            facts = {"spot": round(quote.spot, 4), "awaiting_settlement": len(awaiting),
-                     "gas_usd": round(cost, 4)}  # fmt: skip
-            return cost <= self.cfg.max_gas_usd, facts
-
-        self.execute(key, "oracle", data, label, worth_it)
+        facts = {"spot": round(quote.spot, 4), "awaiting_settlement": len(awaiting)}
+        self.execute(key, "oracle", data, label, self._budget(last_spot, facts))
 
     @staticmethod
     def _at(call: Any, address: str) -> Any:

@@ -99,11 +99,6 @@ class Contracts:
         return self.decoder.decode(log)
 
 
-def decode_result(call: ViewCall, result: str) -> Any:
-    """A view's return data as BatchReader gives it (one value unwrapped)."""
-    return call.decode(result)
-
-
 class LiveChain:
     """The `view` / `read` interface sims.accounts.AccountIndex reads through, on a node."""
 
@@ -117,7 +112,7 @@ class LiveChain:
     def read(self, calls: list[ViewCall], block: str = "latest") -> list[Any]:
         """Values of many views in one batch; a revert raises CallReverted naming the view."""
         rs = self.rpc.batch([("eth_call", [{"to": c.to, "data": c.data}, block]) for c in calls])
-        return [decode_result(c, result_of(c.label, r)) for c, r in zip(calls, rs, strict=True)]
+        return [c.decode(result_of(c.label, r)) for c, r in zip(calls, rs, strict=True)]
 
     def read_lenient(self, calls: list[ViewCall], block: str = "latest") -> list[Any]:
         """As `read`, with None for the views that revert (is_liquidatable on a stale oracle)."""
@@ -125,7 +120,7 @@ class LiveChain:
         out: list[Any] = []
         for c, r in zip(calls, rs, strict=True):
             try:
-                out.append(decode_result(c, result_of(c.label, r)))
+                out.append(c.decode(result_of(c.label, r)))
             except CallReverted:
                 out.append(None)
         return out
