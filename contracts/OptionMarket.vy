@@ -452,8 +452,9 @@ def _open_series(series_id: uint256) -> Series:
 
 @internal
 @view
-def _quote(series_id: uint256, s: Series, size: int256, spot: uint256, m: PoolMark) -> Quote:
-    # the pool's price for `size` contracts of open series s, given its valuation m:
+def _quote(series_id: uint256, s: Series, size: int256, spot: uint256, m: PoolMark, pp: RiskConfig.PoolParams) -> Quote:
+    # the pool's price for `size` contracts of open series s, given its valuation m and
+    # the pool parameters pp (read once by the caller):
     # half_spread_vol = spread_base + spread_util * U_after + spread_vega * |pool vega after| / NAV
     # spread = max(min_spread * spot, half_spread_vol * vega_per_contract)
     ep: MarginEngine.EnginePosition = empty(MarginEngine.EnginePosition)
@@ -470,7 +471,6 @@ def _quote(series_id: uint256, s: Series, size: int256, spot: uint256, m: PoolMa
     gross_after: uint256 = m.gross - convert(abs(old_pos), uint256) + convert(abs(new_pos), uint256)
     util: uint256 = gross_after * spot // convert(nav, uint256)
     vega_after: int256 = m.vega - size * vega_i // IWAD
-    pp: RiskConfig.PoolParams = staticcall RiskConfig.__interface__(config).pool_params()
     half_vol: uint256 = pp.spread_base + pp.spread_util * util // WAD + pp.spread_vega * convert(abs(vega_after), uint256) // convert(nav, uint256)
     spread: uint256 = max(pp.min_spread * spot // WAD, half_vol * convert(vega_i, uint256) // WAD)
     mark: uint256 = convert(mark_i, uint256)
@@ -494,7 +494,8 @@ def quote(series_id: uint256, size: int256) -> (uint256, uint256, uint256):
     assert size != 0, "market: zero size"
     spot: uint256 = staticcall IOracle(oracle).spot()
     s: Series = self._open_series(series_id)  # before valuing the pool's book: errors first
-    q: Quote = self._quote(series_id, s, size, spot, self._pool_mark(spot, self._mark_key()))
+    pp: RiskConfig.PoolParams = staticcall RiskConfig.__interface__(config).pool_params()
+    q: Quote = self._quote(series_id, s, size, spot, self._pool_mark(spot, self._mark_key()), pp)
     return q.price, q.mark, q.util
 
 
@@ -647,7 +648,8 @@ def trade(series_id: uint256, size: int256, limit_price: uint256) -> uint256:
     spot: uint256 = staticcall IOracle(oracle).spot()
     s: Series = self._open_series(series_id)  # before valuing the pool's book: errors first
     m: PoolMark = self._pool_mark(spot, self._mark_key())
-    q: Quote = self._quote(series_id, s, size, spot, m)
+    pp: RiskConfig.PoolParams = staticcall RiskConfig.__interface__(config).pool_params()
+    q: Quote = self._quote(series_id, s, size, spot, m, pp)
     if size > 0:
         assert q.price <= limit_price, "market: price above limit"
     else:
@@ -657,7 +659,6 @@ def trade(series_id: uint256, size: int256, limit_price: uint256) -> uint256:
     reducing: bool = self._is_reducing(old, old + size)
     assert not self.paused or reducing, "market: paused, reduce-only"
 
-    pp: RiskConfig.PoolParams = staticcall RiskConfig.__interface__(config).pool_params()
     # pool exposure: caps and utilisation bind only when the pool's |position| grows
     pool_old: int256 = self.pool_position[series_id]
     pool_new: int256 = pool_old - size
