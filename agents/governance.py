@@ -290,6 +290,11 @@ class RiskCommittee:
         Returns:
             One ProposeAction per governed group that changes; [] when no review is due.
         """
+        if self.is_due(now):  # the groups it may propose need limits: checked before any fit
+            self.expire(now)
+            missing = [g for g in self.config.groups if not self.busy(g) and g not in rate_limits]
+            if missing:
+                raise ValueError(f"rate_limits: no entry for group {missing[0]!r}")
         analysis = self.begin_review(now, timestamps, prices, iv, book, current, pool_nav)
         if analysis is None:
             return []

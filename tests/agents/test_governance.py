@@ -176,6 +176,17 @@ def test_review__too_little_data__skipped_with_reason(committee_book):
     assert not committee.pending
 
 
+def test_review__rate_limit_missing_for_a_group__error_before_anything_runs(committee_book):
+    committee = RiskCommittee(CommitteeConfig(**FAST))
+    ts, spots, ivs = price_history(T0)
+    limits = limits_of()
+    del limits["margin"]
+    with pytest.raises(ValueError, match="rate_limits: no entry for group 'margin'"):
+        committee.review(int(ts[-1]), ts, spots, ivs, committee_book, defaults(), limits, {}, NAV)
+    assert committee.history == [] and not committee.pending
+    assert committee.is_due(int(ts[-1]))  # the review was not spent
+
+
 def test_review__crash_after_calm__larger_spot_shock_target(crash_history, committee_book):
     ts, spots, ivs = crash_history
     targets = {}
