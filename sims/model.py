@@ -227,6 +227,7 @@ class OptionsMarketModel(mesa.Model):
         self.now += 1
         self._mine()
         self._read_state()
+        self.timings.clear()  # the run's timings are the steps'; set-up counts as set-up
 
     # --- what agents call ---
 
