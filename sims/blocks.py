@@ -65,7 +65,7 @@ GAS_LIMITS: dict[str, int] = {
 DEFAULT_GAS_LIMIT = 1_000_000
 
 __all__ = ["BlockBuilder", "BlockResult", "Encoder", "Event", "EventDecoder", "TxOutcome",
-           "TxRequest", "decode_revert", "sign_transaction"]  # fmt: skip
+           "TxQueue", "TxRequest", "decode_revert", "sign_transaction"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -369,16 +369,84 @@ def sign_transaction(key: str | bytes, chain_id: int, nonce: int, req: TxRequest
 # --- the builder ---
 
 
-class BlockBuilder:
+class TxQueue:
+    """What both chains' builders share: the senders' keys, calldata and event codecs,
+    gas limits by label, and the queue of the current step's transactions.
+
+    Args:
+        keys: private keys of every sender (ape test accounts expose ``.private_key``).
+        contracts: ape contract instances whose events are decoded from receipts.
+        revert_reasons: fetch the reason of every reverted transaction.
+        gas_limits: gas limit by label, for `call()` when no gas is given.
+    """
+
+    def __init__(
+        self,
+        keys: Iterable[str | bytes],
+        contracts: Iterable[Any] = (),
+        *,
+        revert_reasons: bool = False,
+        gas_limits: dict[str, int] | None = None,
+        default_gas: int = DEFAULT_GAS_LIMIT,
+    ):
+        self.signers = {s.address.lower(): s for s in (_Signer(k) for k in keys)}
+        self.encoder = Encoder()
+        self.decoder = EventDecoder(contracts)
+        self.revert_reasons = revert_reasons
+        self.gas_limits = {**GAS_LIMITS, **(gas_limits or {})}
+        self.default_gas = default_gas
+        self.nonces: dict[str, int] = {}
+        self.queue: list[TxRequest] = []
+        self.chain_id = 0
+        self.chain_time = 0  # timestamp of the last block
+        self.block_number = 0
+
+    def add(self, tx: TxRequest) -> TxRequest:
+        if tx.sender.lower() not in self.signers:
+            raise ValueError(f"no key for sender {tx.sender} ({tx.label})")
+        self.queue.append(tx)
+        return tx
+
+    def call(
+        self,
+        sender: Any,
+        contract: Any,
+        method: str,
+        *args: Any,
+        tip: int = 0,
+        label: str | None = None,
+        tag: Any = None,
+        gas: int | None = None,
+        value: int = 0,
+    ) -> TxRequest:
+        """Queue `contract.method(*args)` from `sender` (an ape account or an address)."""
+        label = label or method
+        return self.add(
+            TxRequest(
+                sender=str(getattr(sender, "address", sender)),
+                to=str(contract.address),
+                data=self.encoder.calldata(contract, method, *args),
+                gas=gas or self.gas_limits.get(label, self.default_gas),
+                tip=tip,
+                label=label,
+                tag=tag,
+                value=value,
+            )
+        )
+
+    def transfer_eth(self, sender: str, to: str, value: int) -> TxRequest:
+        """Queue a plain ether transfer (21,000 gas)."""
+        return self.add(TxRequest(sender, to, "0x", 21_000, label="fund", value=value))
+
+
+class BlockBuilder(TxQueue):
     """Collect a step's transactions and mine them as one block on anvil.
 
     Args:
         uri: the node's JSON-RPC endpoint (ape-foundry's ``provider.uri`` or any anvil).
-        keys: private keys of every sender (ape test accounts expose ``.private_key``).
-        contracts: ape contract instances whose events are decoded from receipts.
-        revert_reasons: fetch the reason of every reverted transaction (one extra batch per
-            block with reverts; ~1-3 ms per reverted transaction on anvil).
-        gas_limits: gas limit by label, for `call()` when no gas is given.
+        keys, contracts, revert_reasons, gas_limits, default_gas: see `TxQueue`
+            (revert reasons cost one extra batch per block with reverts; ~1-3 ms per
+            reverted transaction on anvil).
         fit_gas_limit: raise the node's block gas limit so every block's transactions fit.
 
     Use as a context manager, or call `start()` and `stop()`.
@@ -396,26 +464,17 @@ class BlockBuilder:
         fit_gas_limit: bool = True,
         timeout: float = 120.0,
     ):
+        super().__init__(
+            keys, contracts, revert_reasons=revert_reasons, gas_limits=gas_limits,
+            default_gas=default_gas,
+        )  # fmt: skip
         self.uri = uri
         self.rpc = JsonRpc(uri, timeout=timeout)
-        self.signers = {s.address.lower(): s for s in (_Signer(k) for k in keys)}
-        self.encoder = Encoder()
-        self.decoder = EventDecoder(contracts)
-        self.revert_reasons = revert_reasons
-        self.gas_limits = {**GAS_LIMITS, **(gas_limits or {})}
-        self.default_gas = default_gas
         self.fit_gas_limit = fit_gas_limit
-        self.nonces: dict[str, int] = {}
-        self.queue: list[TxRequest] = []
-        self.chain_id = 0
         self.base_fee = 0
         self.block_gas_limit = 0
-        self.chain_time = 0  # timestamp of the last block
-        self.block_number = 0
         self._restore: list[tuple[str, list]] = []
         self._started = False
-
-    # --- JSON-RPC ---
 
     # --- lifecycle ---
 
@@ -466,41 +525,6 @@ class BlockBuilder:
         self.chain_time = int(block["timestamp"], 16)
         self.base_fee = int(block.get("baseFeePerGas") or "0x0", 16)
         self.block_gas_limit = int(block["gasLimit"], 16)
-
-    # --- queueing ---
-
-    def add(self, tx: TxRequest) -> TxRequest:
-        if tx.sender.lower() not in self.signers:
-            raise ValueError(f"no key for sender {tx.sender} ({tx.label})")
-        self.queue.append(tx)
-        return tx
-
-    def call(
-        self,
-        sender: Any,
-        contract: Any,
-        method: str,
-        *args: Any,
-        tip: int = 0,
-        label: str | None = None,
-        tag: Any = None,
-        gas: int | None = None,
-        value: int = 0,
-    ) -> TxRequest:
-        """Queue `contract.method(*args)` from `sender` (an ape account or an address)."""
-        label = label or method
-        return self.add(
-            TxRequest(
-                sender=str(getattr(sender, "address", sender)),
-                to=str(contract.address),
-                data=self.encoder.calldata(contract, method, *args),
-                gas=gas or self.gas_limits.get(label, self.default_gas),
-                tip=tip,
-                label=label,
-                tag=tag,
-                value=value,
-            )
-        )
 
     # --- one block ---
 

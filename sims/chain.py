@@ -9,8 +9,10 @@ Two backends with one interface (`start`, `call`, `mine(timestamp) -> BlockResul
   in its own block, so the k-th transaction of a step is stamped `timestamp + k`; reverted
   ones are replayed as a call on the block before them to read their reason.
 
-Agents' keys: on anvil, any number of keys derived from the seed and funded with
-`anvil_setBalance`; on the embedded chain, ape's test accounts (set by ape-config.yaml).
+Agents' keys are derived from the seed on both chains (`derived_keys`), so a seed's
+agents have the same addresses everywhere; `open_chain` funds them with
+`anvil_setBalance` on anvil, and with ether transfers from ape's test accounts on the
+embedded chain (which has no balance cheat code).
 """
 
 from __future__ import annotations
@@ -24,12 +26,9 @@ from eth_hash.auto import keccak
 
 from sims.blocks import (
     DEFAULT_GAS_LIMIT,
-    GAS_LIMITS,
-    BlockBuilder,
     BlockResult,
-    Encoder,
-    EventDecoder,
     TxOutcome,
+    TxQueue,
     TxRequest,
     _Signer,
     decode_revert,
@@ -38,6 +37,8 @@ from sims.deployment import Deployment
 from sims.rpc import BatchReader, ViewCall
 
 ETH = 10**18
+AGENT_ETH = 1_000 * ETH  # each agent's gas money
+EMBEDDED_RESERVE = 1_000 * ETH  # what each of ape's test accounts keeps for itself
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def derived_keys(seed: int, n: int) -> list[Key]:
     return keys
 
 
-class EmbeddedBlocks:
+class EmbeddedBlocks(TxQueue):
     """BlockBuilder's interface on ape's in-process chain (see the module docstring)."""
 
     def __init__(
@@ -77,19 +78,12 @@ class EmbeddedBlocks:
         gas_limits: dict[str, int] | None = None,
         default_gas: int = DEFAULT_GAS_LIMIT,
     ):
+        super().__init__(
+            keys, contracts, revert_reasons=revert_reasons, gas_limits=gas_limits,
+            default_gas=default_gas,
+        )  # fmt: skip
         self.web3 = provider.web3
         self.chain = chain
-        self.signers = {s.address.lower(): s for s in (_Signer(k) for k in keys)}
-        self.encoder = Encoder()
-        self.decoder = EventDecoder(contracts)
-        self.revert_reasons = revert_reasons
-        self.gas_limits = {**GAS_LIMITS, **(gas_limits or {})}
-        self.default_gas = default_gas
-        self.queue: list[TxRequest] = []
-        self.nonces: dict[str, int] = {}
-        self.chain_id = 0
-        self.chain_time = 0
-        self.block_number = 0
 
     def start(self) -> EmbeddedBlocks:
         self.chain_id = self.web3.eth.chain_id
@@ -101,9 +95,6 @@ class EmbeddedBlocks:
 
     def stop(self) -> None:
         self.queue.clear()
-
-    add = BlockBuilder.add
-    call = BlockBuilder.call
 
     def mine(self, timestamp: int) -> BlockResult:
         """Send the queue one transaction per py-evm block, stamped from `timestamp` on (or
@@ -217,6 +208,11 @@ class Chain:
     def mine(self, timestamp: int) -> BlockResult:
         return self.blocks.mine(timestamp)
 
+    def close(self) -> None:
+        """Drop anything still queued and give the node back its mining mode."""
+        self.blocks.queue.clear()
+        self.blocks.stop()
+
     def view(self, contract: str, method: str, *args: Any) -> ViewCall:
         return ViewCall.of(self.contracts[contract], method, *args)
 
@@ -240,3 +236,82 @@ def _plain_value(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
         return value.lower()
     return value
+
+
+def open_chain(
+    kind: str,
+    provider: Any,
+    deployment: Deployment,
+    test_accounts: list[Any],
+    n: int,
+    seed: int,
+    multicall: str | None = None,
+) -> tuple[Chain, list[str]]:
+    """The agents' side of a run: n keys derived from the seed, funded, and a started
+    block builder on the deployed protocol.
+
+    Args:
+        kind: "anvil" (`BlockBuilder`, one JSON-RPC batch per block) or "embedded"
+            (`EmbeddedBlocks` on ape's in-process chain).
+        provider: ape's connected provider.
+        test_accounts: ape's test accounts; the first is the deployer (the admin agents'
+            sender); on the embedded chain they also pay for the agents' gas money.
+        multicall: Multicall runtime code for state reads by override (anvil only).
+
+    Returns:
+        the Chain (close it with `close()`), and the agents' addresses.
+
+    Raises:
+        ValueError: the embedded chain's test accounts cannot fund n agents.
+    """
+    from ape import chain as ape_chain
+
+    deployer = test_accounts[0]
+    keys = derived_keys(seed, n)
+    contracts = [deployment.market, deployment.pool, deployment.token, deployment.oracle,
+                 deployment.config, deployment.timelock]  # fmt: skip
+    agent_keys = [k.private_key for k in keys]
+    builder: Any
+    if kind == "anvil":
+        from sims.blocks import BlockBuilder
+
+        builder = BlockBuilder(
+            provider.uri, [deployer.private_key, *agent_keys], contracts, revert_reasons=True
+        )
+        builder.rpc.batch([("anvil_setBalance", [k.address, hex(AGENT_ETH)]) for k in keys])
+        reader = BatchReader(provider.uri, multicall_code=multicall)
+        builder.start()
+    else:
+        funders = list(test_accounts)
+        builder = EmbeddedBlocks(
+            provider, ape_chain, [a.private_key for a in funders] + agent_keys, contracts
+        )
+        builder.start()
+        _fund_from(builder, [str(a.address) for a in funders], [k.address for k in keys])
+        reader = None
+    return Chain(deployment, builder, reader), [k.address for k in keys]
+
+
+def _fund_from(builder: EmbeddedBlocks, funders: list[str], agents: list[str]) -> None:
+    """Give each agent AGENT_ETH, or an equal share of what the funders can spare."""
+    if not agents:
+        return
+    spare = [max(0, builder.web3.eth.get_balance(_checksum(f)) - EMBEDDED_RESERVE) for f in funders]
+    # sum(b // each) >= sum(b) / each - len(funders) >= len(agents): every agent is paid
+    each = min(AGENT_ETH, sum(spare) // (len(agents) + len(funders)))
+    if each < ETH:
+        raise ValueError(
+            f"agents: ape's test accounts can spare {sum(spare) / ETH:,.0f} ETH, under 1 ETH "
+            f"each for {len(agents)} agents; use --chain anvil or fewer agents"
+        )
+    it = iter(agents)
+    for funder, budget in zip(funders, spare, strict=True):
+        for _ in range(budget // each):
+            to = next(it, None)
+            if to is None:
+                break
+            builder.transfer_eth(funder, to, each)
+    result = builder.mine(builder.chain_time + 1)
+    failed = [o for o in result.outcomes if not o.ok]
+    if failed:
+        raise RuntimeError(f"funding the agents: {failed[0].error or failed[0].reason}")

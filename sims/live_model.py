@@ -99,7 +99,7 @@ class LiveMarketModel(OptionsMarketModel):
                        "governance": cfg.governance, "writers": cfg.writers,
                        "noise_traders": cfg.noise_traders, **params["margin"]}  # fmt: skip
         self._network: Any = None
-        self._builder: Any = None
+        self._chain: Any = None
         on_chain_thread(self._open, cfg, seed, params)
 
     # --- the chain's lifecycle (on the chain's thread) ---
@@ -109,23 +109,14 @@ class LiveMarketModel(OptionsMarketModel):
         import ape
         from ape.logging import logger as ape_logger
 
-        from sims.blocks import BlockBuilder
-        from sims.chain import Chain, derived_keys
+        from sims.chain import open_chain
         from sims.deployment import deploy_protocol
         from sims.quiet import silence_revert_traces
-        from sims.rpc import BatchReader, multicall_code
-        from sims.runner import ETH, NETWORKS, START_TS, _deploy_config, _history
-        from sims.scenarios import load_scenario
+        from sims.rpc import multicall_code
+        from sims.runner import NETWORKS, START_TS, _deploy_config, market_path
 
         global _current
-        try:
-            path = load_scenario(cfg.scenario).build(
-                cfg.steps, cfg.step_seconds, seed=seed, start_ts=START_TS, spot0=cfg.spot0,
-                vol0=cfg.vol0,
-            )  # fmt: skip
-            history = _history(cfg, seed, path)
-        except ValueError as exc:
-            raise SimConfigError(f"scenario: {exc}") from None
+        path, history = market_path(cfg, seed)
         deploy_cfg = _deploy_config(params)
         if _current is not None:
             _current._close()
@@ -136,26 +127,18 @@ class LiveMarketModel(OptionsMarketModel):
             provider = network.__enter__()
         self._network = network
         try:
-            deployer = ape.accounts.test_accounts[0]
+            test_accounts = list(ape.accounts.test_accounts)
+            deployer = test_accounts[0]
             ape.chain.pending_timestamp = START_TS - 3_600
             deployment = deploy_protocol(_project(), deployer, deploy_cfg, create_series=False)
-            contracts = [deployment.market, deployment.pool, deployment.token,
-                         deployment.oracle, deployment.config, deployment.timelock]  # fmt: skip
-            keys = derived_keys(seed, cfg.n_accounts())
-            self._builder = BlockBuilder(
-                provider.uri, [deployer.private_key, *(k.private_key for k in keys)], contracts,
-                revert_reasons=True,
+            chain, addresses = open_chain(
+                "anvil", provider, deployment, test_accounts, cfg.n_accounts(), seed,
+                multicall=multicall_code(_project()),
             )  # fmt: skip
-            self._builder.rpc.batch(
-                [("anvil_setBalance", [k.address, hex(1_000 * ETH)]) for k in keys]
-            )
-            self._builder.start()
-            reader = BatchReader(provider.uri, multicall_code=multicall_code(_project()))
-            chain = Chain(deployment, self._builder, reader)
+            self._chain = chain
             super().__init__(
-                chain, cfg, path, str(deployer.address), [k.address for k in keys], seed=seed,
-                history=history,
-            )  # fmt: skip
+                chain, cfg, path, str(deployer.address), addresses, seed=seed, history=history
+            )
         except BaseException:
             self._close()
             raise
@@ -167,15 +150,14 @@ class LiveMarketModel(OptionsMarketModel):
         global _current
         if _current is self:
             _current = None
-        builder, network = self._builder, self._network
-        self._builder = self._network = None
+        chain, network = self._chain, self._network
+        self._chain = self._network = None
         super().close()
-        if builder is not None:
+        if chain is not None:
             try:
-                builder.queue.clear()
-                builder.stop()
+                chain.close()
             except Exception as exc:  # noqa: BLE001 - the node may be gone already
-                log.debug("live model: builder stop: %s", exc)
+                log.debug("live model: chain close: %s", exc)
         if network is not None:
             try:
                 network.__exit__(None, None, None)

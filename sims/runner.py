@@ -51,29 +51,15 @@ def run_simulation(
     """
     import ape
 
-    from sims.blocks import BlockBuilder
-    from sims.chain import Chain, EmbeddedBlocks, derived_keys
+    from sims.chain import open_chain
     from sims.deployment import deploy_protocol
     from sims.quiet import silence_revert_traces
-    from sims.rpc import BatchReader, multicall_code
-    from sims.scenarios import load_scenario
+    from sims.rpc import multicall_code
 
     cfg.validate()
     if chain not in NETWORKS:
         raise SimConfigError(f"chain = {chain!r} outside allowed values {sorted(NETWORKS)}")
-    try:
-        scenario = load_scenario(cfg.scenario)
-        path = scenario.build(
-            cfg.steps,
-            cfg.step_seconds,
-            seed=seed,
-            start_ts=START_TS,
-            spot0=cfg.spot0,
-            vol0=cfg.vol0,
-        )
-        history = _history(cfg, seed, path)
-    except ValueError as exc:
-        raise SimConfigError(f"scenario: {exc}") from None
+    path, history = market_path(cfg, seed)
     logging.getLogger("ape").setLevel(logging.ERROR)
     silence_revert_traces()
     project = ape.Project(ROOT)
@@ -85,37 +71,15 @@ def run_simulation(
         deployer = test_accounts[0]
         ape.chain.pending_timestamp = START_TS - 3_600
         deployment = deploy_protocol(project, deployer, deploy_cfg, create_series=False)
-        contracts = [deployment.market, deployment.pool, deployment.token, deployment.oracle,
-                     deployment.config, deployment.timelock]  # fmt: skip
-        n = cfg.n_accounts()
-        if chain == "anvil":
-            keys = derived_keys(seed, n)
-            builder: Any = BlockBuilder(
-                provider.uri, [deployer.private_key, *(k.private_key for k in keys)], contracts,
-                revert_reasons=True,
+        try:
+            sim_chain, addresses = open_chain(
+                chain, provider, deployment, test_accounts, cfg.n_accounts(), seed,
+                multicall=multicall_code(project) if chain == "anvil" else None,
             )  # fmt: skip
-            builder.rpc.batch([("anvil_setBalance", [k.address, hex(1_000 * ETH)]) for k in keys])
-            reader = BatchReader(provider.uri, multicall_code=multicall_code(project))
-            addresses = [k.address for k in keys]
-        else:
-            if len(test_accounts) < n + 1:
-                raise SimConfigError(
-                    f"agents: the embedded chain has {len(test_accounts) - 1} spare accounts, "
-                    f"this config needs {n}; use --chain anvil or fewer agents"
-                )
-            others = test_accounts[1 : n + 1]
-            builder = EmbeddedBlocks(
-                provider,
-                ape.chain,
-                [a.private_key for a in [deployer, *others]],
-                contracts,
-            )
-            reader = None
-            addresses = [str(a.address) for a in others]
-        builder.start()
+        except ValueError as exc:
+            raise SimConfigError(str(exc)) from None
         model: OptionsMarketModel | None = None
         try:
-            sim_chain = Chain(deployment, builder, reader)
             model = OptionsMarketModel(
                 sim_chain, cfg, path, str(deployer.address), addresses, seed=seed, history=history
             )
@@ -128,8 +92,7 @@ def run_simulation(
         finally:
             if model is not None:
                 model.close()
-            builder.queue.clear()
-            builder.stop()
+            sim_chain.close()
     steps = model.datacollector.get_model_vars_dataframe()
     meta = {
         "scenario": cfg.scenario,
@@ -153,6 +116,25 @@ def run_simulation(
     }
     log = _review_rows(model.governance.committee.history, model.start) if model.governance else []
     return RunResult(steps, meta, log)
+
+
+def market_path(cfg: SimConfig, seed: int) -> tuple[Any, Any]:
+    """The run's outside market (a MarketPath from the scenario) and the calm history the
+    risk committee fits on before the run.
+
+    Raises:
+        SimConfigError: the scenario cannot be built with these settings.
+    """
+    from sims.scenarios import load_scenario
+
+    try:
+        path = load_scenario(cfg.scenario).build(
+            cfg.steps, cfg.step_seconds, seed=seed, start_ts=START_TS, spot0=cfg.spot0,
+            vol0=cfg.vol0,
+        )  # fmt: skip
+        return path, _history(cfg, seed, path)
+    except ValueError as exc:
+        raise SimConfigError(f"scenario: {exc}") from None
 
 
 def _deploy_config(params: dict[str, dict[str, float]] | None) -> Any:
