@@ -106,6 +106,27 @@ def settle_candidates(
     return out
 
 
+def retirable_series(
+    live: Iterable[int],
+    positions: dict[str, dict[int, float]],
+    expiry_of: dict[int, int],
+    settled_price: dict[int, float],
+    now: int,
+) -> list[int]:
+    """Live series to drop from the market's live list (`retire_series`): past expiry,
+    settlement price fixed, and held by no account (so by the pool neither: its position
+    is minus the accounts'). Retiring frees a slot of the 32 live series for listing."""
+    held = {sid for book in positions.values() for sid, size in book.items() if size != 0}
+    return [
+        sid
+        for sid in live
+        if sid not in held
+        and sid in expiry_of
+        and expiry_of[sid] <= now
+        and settled_price.get(expiry_of[sid], 0) > 0
+    ]
+
+
 def unwind_orders(positions: dict[int, int], tradeable: set[int]) -> list[tuple[int, int]]:
     """(series id, size) trades that close the keeper's positions (1e18 units, exactly: dust
     would still take one of an account's 8 position slots) in the series still tradeable;

@@ -24,6 +24,7 @@ from typing import Any
 import mesa
 import numpy as np
 
+from agents import decisions
 from agents.hedging import PoolHedger, pool_delta
 from agents.keepers import Liquidator, OracleUpdater, SeriesLister, Settler
 from agents.liquidity import LiquidityProvider
@@ -283,10 +284,14 @@ class OptionsMarketModel(mesa.Model):
         return out
 
     def retirable_series(self) -> list[int]:
-        held = {sid for p in self.index.positions.values() for sid in p}
-        return [sid for sid in self._live_ids if self.index.series[sid].expiry <= self.now
-                and self.oracle.settlement.get(self.index.series[sid].expiry, 0) > 0
-                and sid not in held and self._pool_positions.get(sid, 0) == 0]  # fmt: skip
+        expiry_of = {sid: s.expiry for sid, s in self.index.series.items()}
+        return [
+            sid
+            for sid in decisions.retirable_series(
+                self._live_ids, self.index.positions, expiry_of, self.oracle.settlement, self.now
+            )
+            if self._pool_positions.get(sid, 0) == 0
+        ]
 
     def engine_margins(self) -> tuple[list[str], np.ndarray, Any]:
         """(accounts, equity, Margin) of every trader and liquidator, by the risk engine at

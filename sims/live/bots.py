@@ -19,7 +19,8 @@ back what earlier liquidations handed over (decisions.unwind_orders, as the simu
 liquidator does): the positions it held when the iteration began, in series still open,
 each trade costing at most `max_gas_usd`.
 Settler: decisions.settle_candidates (expired, price fixed); settlement pays no reward,
-so each one must cost at most `max_gas_usd`.
+so each one must cost at most `max_gas_usd`. When nothing is left to settle, it retires
+the series nobody holds any more (decisions.retirable_series), under the same cap.
 OracleUpdater: decisions.oracle_update_due (heartbeat or deviation, or an expiry waiting
 for its settlement price), prices clamped with decisions.clamp_to_deviation.
 
@@ -403,7 +404,9 @@ class Liquidator(Bot):
 
 
 class Settler(Bot):
-    """Settles positions in expired series once the expiry's price is fixed."""
+    """Settles positions in expired series once the expiry's price is fixed; once nobody
+    holds a settled series, retires it from the market's live list (as the simulation's
+    settler does), so listing never runs out of the 32 live slots."""
 
     kind = "settler"
 
@@ -424,6 +427,14 @@ class Settler(Bot):
             data = self.contracts.calldata("market", "settle", account, sid)
             self.execute(f"settle:{account}:{sid}", "market", data, "settle",
                          self._budget(spot))  # fmt: skip
+        if pairs:
+            return
+        (live,) = ch.read([ch.view("market", "live_series_ids")])
+        retire = decisions.retirable_series(live, idx.positions, expiry_of, settled, self.now)
+        self.metrics.set("retire_candidates", len(retire))
+        for sid in retire[: self.cfg.max_actions]:
+            data = self.contracts.calldata("market", "retire_series", sid)
+            self.execute(f"retire:{sid}", "market", data, "retire", self._budget(spot))
 
 
 class OracleUpdater(Bot):

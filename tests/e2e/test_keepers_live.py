@@ -189,7 +189,7 @@ def test_liquidator__oracle_moves__liquidates_exactly_unhealthy_profitable_accou
 # --- (2) settlement ---
 
 
-def test_settler__expiry_price_fixed__settles_that_expiry_once(live_anvil, live_types, tmp_path):
+def test_settler__expiry_price_fixed__settles_that_expiry_once_then_retires_it(live_anvil, live_types, tmp_path):
     net = Testnet(live_anvil.uri, live_types)
     m = _open_market(net, 901, sizes=(3.0,), tiny=False)
     buyer, seller = m.keeper, m.rival  # funded accounts: one buys a call, one sells a put
@@ -201,8 +201,9 @@ def test_settler__expiry_price_fixed__settles_that_expiry_once(live_anvil, live_
     settler, s_metrics, s_stop, _ = make_bot(net, "settler", settler_key, tmp_path / "s.json")
     s_nonce = net.nonce(KeySigner(settler_key).address)
 
+    live_before = list(net.view("market", "live_series_ids"))
     net.mine(86_400 + 120)  # past the 1-day expiry; its price is not fixed yet
-    assert KeeperRunner(settler, s_stop).run(iterations=1) == 0
+    assert KeeperRunner(settler, s_stop).run(iterations=1) == 0  # nothing settled or retired
     assert net.nonce(KeySigner(settler_key).address) == s_nonce and net.logs("Settled") == []
 
     prices = tmp_path / "prices.csv"
@@ -218,10 +219,17 @@ def test_settler__expiry_price_fixed__settles_that_expiry_once(live_anvil, live_
     settled = {(str(e.args["account"]).lower(), e.args["series_id"]) for e in net.logs("Settled")}
     assert settled == {(m.address(buyer), day_call), (m.address(seller), day_put)}
     assert net.view("market", "positions", m.address(m.writers[0]))  # the 30-day one stays
-    assert net.nonce(KeySigner(settler_key).address) == s_nonce + 2
-    assert KeeperRunner(settler, s_stop).run(iterations=1) == 0
-    assert net.nonce(KeySigner(settler_key).address) == s_nonce + 2
-    assert s_metrics.count("actions_mined") == 2
+    # nothing left to settle at that expiry: its series leave the live list, the rest stay
+    day_series = {sid for sid in live_before if net.view("market", "series", sid)[1] == expiry}
+    assert {day_call, day_put} <= day_series
+    retired = {e.args["series_id"] for e in net.logs("SeriesRetired")}
+    assert retired == day_series
+    assert set(net.view("market", "live_series_ids")) == set(live_before) - day_series
+    sent = 2 + len(day_series)
+    assert net.nonce(KeySigner(settler_key).address) == s_nonce + sent
+    assert KeeperRunner(settler, s_stop).run(iterations=1) == 0  # nothing more to do
+    assert net.nonce(KeySigner(settler_key).address) == s_nonce + sent
+    assert s_metrics.count("actions_mined") == sent
 
 
 # --- (2b) the oracle updater's other sources ---
