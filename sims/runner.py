@@ -9,7 +9,6 @@ builder, and steps the model. The chain is stopped at the end, also on errors an
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ def run_simulation(
         SimConfigError: an invalid setting or scenario (nothing is started).
     """
     import ape
+    from ape.logging import logger as ape_logger
 
     from sims.chain import open_chain
     from sims.deployment import deploy_protocol
@@ -60,7 +60,7 @@ def run_simulation(
     if chain not in NETWORKS:
         raise SimConfigError(f"chain = {chain!r} outside allowed values {sorted(NETWORKS)}")
     path, history = market_path(cfg, seed)
-    logging.getLogger("ape").setLevel(logging.ERROR)
+    ape_logger.set_level("ERROR")  # not a line per deployment transaction
     silence_revert_traces()
     project = ape.Project(ROOT)
     deploy_cfg = _deploy_config(params)
