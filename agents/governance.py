@@ -290,12 +290,9 @@ class RiskCommittee:
         Returns:
             One ProposeAction per governed group that changes; [] when no review is due.
         """
-        if self.is_due(now):  # the groups it may propose need limits: checked before any fit
-            self.expire(now)
-            missing = [g for g in self.config.groups if not self.busy(g) and g not in rate_limits]
-            if missing:
-                raise ValueError(f"rate_limits: no entry for group {missing[0]!r}")
-        analysis = self.begin_review(now, timestamps, prices, iv, book, current, pool_nav)
+        analysis = self.begin_review(
+            now, timestamps, prices, iv, book, current, pool_nav, rate_limits
+        )
         if analysis is None:
             return []
         return self.finish_review(analysis, analysis.run(), current, rate_limits, last_update, now)
@@ -309,26 +306,32 @@ class RiskCommittee:
         book: Book,
         current: dict[str, ParamGroup],
         pool_nav: float,
+        rate_limits: dict[str, RateLimit],
     ) -> Analysis | None:
         """Start a review: check its inputs and freeze them into an `Analysis` (the model
         fits and the design, the slow half, which may run elsewhere while the chain moves on).
 
         Returns None when no review is due, or when it is skipped (the reason is recorded
         in `history`). Arguments as for `review`.
+
+        Raises:
+            ValueError: `current` or `rate_limits` lacks a group the review may propose;
+                nothing is recorded and the review stays due.
         """
         if not self.is_due(now):
             return None
         cfg = self.config
-        self.last_review = now
         self.expire(now)
         free = tuple(g for g in cfg.groups if not self.busy(g))
+        for g in free:
+            for name, given in (("current", current), ("rate_limits", rate_limits)):
+                if g not in given:
+                    raise ValueError(f"{name}: no entry for group {g!r}")
+        self.last_review = now
         busy_notes = tuple(f"{g}: a proposal is in flight" for g in cfg.groups if self.busy(g))
         if not free:
             self._skip(now, 0, "every governed group has a proposal in flight")
             return None
-        for g in free:
-            if g not in current:
-                raise ValueError(f"current: no entry for group {g!r}")
 
         returns = sample_returns(now, timestamps, prices, cfg.lookback_hours * HOUR, cfg.sample_sec)
         n = len(returns)
@@ -670,8 +673,9 @@ class GovernanceAgent(mesa.Agent):
             return  # the book and the history are only read when a review is due
         timestamps, spots, ivs = m.price_history()
         analysis = self.committee.begin_review(
-            m.now, timestamps, spots, ivs, m.book(), m.params_in_force(), m.pool_nav
-        )
+            m.now, timestamps, spots, ivs, m.book(), m.params_in_force(), m.pool_nav,
+            m.rate_limits(),
+        )  # fmt: skip
         if analysis is None:
             return
         if self.committee.config.analysis_hours == 0:

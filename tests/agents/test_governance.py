@@ -176,13 +176,19 @@ def test_review__too_little_data__skipped_with_reason(committee_book):
     assert not committee.pending
 
 
-def test_review__rate_limit_missing_for_a_group__error_before_anything_runs(committee_book):
+@pytest.mark.parametrize("missing_from", ["current", "rate_limits"])
+def test_review__input_missing_for_a_group__error_before_anything_runs(
+    committee_book, missing_from
+):
     committee = RiskCommittee(CommitteeConfig(**FAST))
     ts, spots, ivs = price_history(T0)
-    limits = limits_of()
-    del limits["margin"]
-    with pytest.raises(ValueError, match="rate_limits: no entry for group 'margin'"):
-        committee.review(int(ts[-1]), ts, spots, ivs, committee_book, defaults(), limits, {}, NAV)
+    given = {"current": defaults(), "rate_limits": limits_of()}
+    del given[missing_from]["margin"]
+    with pytest.raises(ValueError, match=f"{missing_from}: no entry for group 'margin'"):
+        committee.review(
+            int(ts[-1]), ts, spots, ivs, committee_book, given["current"],
+            given["rate_limits"], {}, NAV,
+        )  # fmt: skip
     assert committee.history == [] and not committee.pending
     assert committee.is_due(int(ts[-1]))  # the review was not spent
 
