@@ -169,9 +169,8 @@ class Settler(Keeper):
         for account, sid in pairs[: m.cfg.max_settlements_per_step]:
             m.send(self, "market", "settle", account, sid, label="settle")
             self.sent += 1
-        if not pairs:
-            for sid in m.retirable_series():
-                m.send(self, "market", "retire_series", sid, label="retire")
+        for sid in m.retirable_series():  # held series never qualify: no race with settling
+            m.send(self, "market", "retire_series", sid, label="retire")
 
 
 class SeriesLister(Keeper):

@@ -427,8 +427,8 @@ class Settler(Bot):
             data = self.contracts.calldata("market", "settle", account, sid)
             self.execute(f"settle:{account}:{sid}", "market", data, "settle",
                          self._budget(spot))  # fmt: skip
-        if pairs:
-            return
+        # series nobody holds are retired whatever else waits (a settlement that reverted
+        # or costs too much must not hold up the live list); the rule never picks a held one
         (live,) = ch.read([ch.view("market", "live_series_ids")])
         retire = decisions.retirable_series(live, idx.positions, expiry_of, settled, self.now)
         self.metrics.set("retire_candidates", len(retire))
