@@ -7,7 +7,10 @@ Two backends with one interface (`start`, `call`, `mine(timestamp) -> BlockResul
 - ape's embedded chain (`EmbeddedBlocks`, below): the same signed transactions sent one
   at a time through the in-process node, highest tip first. py-evm mines every transaction
   in its own block, so the k-th transaction of a step is stamped `timestamp + k`; reverted
-  ones are replayed as a call on the block before them to read their reason.
+  ones are replayed as a call on the block before them to read their reason. A step with
+  more transactions than seconds in a step runs the chain's clock ahead of the model's
+  until a quieter step lets it catch up: on hourly steps, the set-up block of more than
+  about 1,200 agents (three transactions each) does.
 
 Agents' keys are derived from the seed on both chains (`derived_keys`), so a seed's
 agents have the same addresses everywhere; `open_chain` funds them with
@@ -33,6 +36,7 @@ from sims.blocks import (
     _Signer,
     decode_revert,
 )
+from sims.config import SimConfigError
 from sims.deployment import Deployment
 from sims.rpc import BatchReader, ViewCall
 
@@ -262,7 +266,7 @@ def open_chain(
         the Chain (close it with `close()`), and the agents' addresses.
 
     Raises:
-        ValueError: the embedded chain's test accounts cannot fund n agents.
+        SimConfigError: the embedded chain's test accounts cannot fund n agents.
     """
     from ape import chain as ape_chain
 
@@ -300,7 +304,7 @@ def _fund_from(builder: EmbeddedBlocks, funders: list[str], agents: list[str]) -
     # sum(b // each) >= sum(b) / each - len(funders) >= len(agents): every agent is paid
     each = min(AGENT_ETH, sum(spare) // (len(agents) + len(funders)))
     if each < ETH:
-        raise ValueError(
+        raise SimConfigError(
             f"agents: ape's test accounts can spare {sum(spare) / ETH:,.0f} ETH, under 1 ETH "
             f"each for {len(agents)} agents; use --chain anvil or fewer agents"
         )

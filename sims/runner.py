@@ -22,7 +22,6 @@ from sims.model import OptionsMarketModel, SimConfig, SimConfigError
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = {"anvil": "ethereum:local:foundry", "embedded": "ethereum:local:test"}
 START_TS = 1_900_000_000  # the simulated clock starts here (2030-03-17), whatever the wall clock
-ETH = 10**18
 
 
 @dataclass
@@ -46,7 +45,9 @@ def run_simulation(
             over deployments/local.yaml's; validated against the on-chain bounds first.
 
     Raises:
-        SimConfigError: an invalid setting or scenario (nothing is started).
+        SimConfigError: an invalid setting or scenario (nothing is started), or more agents
+            than ape's test accounts can fund on the embedded chain (found after deploying
+            on that in-process chain; nothing outlives the call).
     """
     import ape
     from ape.logging import logger as ape_logger
@@ -71,13 +72,10 @@ def run_simulation(
         deployer = test_accounts[0]
         ape.chain.pending_timestamp = START_TS - 3_600
         deployment = deploy_protocol(project, deployer, deploy_cfg, create_series=False)
-        try:
-            sim_chain, addresses = open_chain(
-                chain, provider, deployment, test_accounts, cfg.n_accounts(), seed,
-                multicall=multicall_code(project) if chain == "anvil" else None,
-            )  # fmt: skip
-        except ValueError as exc:
-            raise SimConfigError(str(exc)) from None
+        sim_chain, addresses = open_chain(
+            chain, provider, deployment, test_accounts, cfg.n_accounts(), seed,
+            multicall=multicall_code(project) if chain == "anvil" else None,
+        )  # fmt: skip
         model: OptionsMarketModel | None = None
         try:
             model = OptionsMarketModel(
