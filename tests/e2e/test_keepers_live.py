@@ -189,7 +189,9 @@ def test_liquidator__oracle_moves__liquidates_exactly_unhealthy_profitable_accou
 # --- (2) settlement ---
 
 
-def test_settler__expiry_price_fixed__settles_that_expiry_once_then_retires_it(live_anvil, live_types, tmp_path):
+def test_settler__expiry_price_fixed__settles_that_expiry_once_then_retires_it(
+    live_anvil, live_types, tmp_path
+):
     net = Testnet(live_anvil.uri, live_types)
     m = _open_market(net, 901, sizes=(3.0,), tiny=False)
     buyer, seller = m.keeper, m.rival  # funded accounts: one buys a call, one sells a put
