@@ -159,7 +159,7 @@ class _Model:
                 parallel.
             parallel: spread the paths over threads; None decides by size.
             out: a (4, n_paths) float64 array to write into (reused between calls).
-            state: ``variance0`` for GARCH and Bates (see their ``simulate_horizon``).
+            state: ``variance0`` for GARCH and Bates (see their class docstrings).
         """
         _check_simulation(n_paths, n_steps, dt)
         if out is None:
@@ -358,6 +358,10 @@ class GARCH(_Model):
     Stationary per-step moments (z with kurtosis K = 3 + 6 / (nu - 4), p = alpha + beta):
     variance s2 = omega / (1 - p), skewness 0, kurtosis K (1 - p^2) / (1 - p^2 - (K - 1) alpha^2)
     (finite when nu > 4 and the denominator is > 0; otherwise inf).
+
+    Simulation: dt must be the model's dt. ``variance0=`` sets h_1 (per-step variance) of
+    every path (scalar) or of each path (array), default the stationary one; the vol ratio
+    is sqrt(h_{n+1} / h_1), so h_{n+1} = vol_ratio^2 h_1 continues a path.
     """
 
     mu: float  # mean log return per step
@@ -476,20 +480,6 @@ class GARCH(_Model):
                 f"dt = {dt!r} outside allowed range: must equal the model's dt = {self.dt}"
             )
 
-    def simulate_horizon(self, n_paths, n_steps, dt, seed=None, *, parallel=None, out=None,  # type: ignore[no-untyped-def, override]
-                         variance0=None) -> HorizonPaths:  # fmt: skip
-        """As `_Model.simulate_horizon`; dt must be the model's dt. variance0: h_1 (per-step
-        variance) of every path (scalar) or of each path (array); default the stationary one.
-        vol_ratio = sqrt(h_{n+1} / h_1), so h_{n+1} = vol_ratio^2 h_1 continues a path."""
-        return super().simulate_horizon(n_paths, n_steps, dt, seed, parallel=parallel, out=out,
-                                        variance0=variance0)  # fmt: skip
-
-    def simulate(self, n_paths, n_steps, dt, seed=None, *, parallel=None, out=None,  # type: ignore[no-untyped-def, override]
-                 variance0=None) -> np.ndarray:  # fmt: skip
-        """As `_Model.simulate`, with dt and variance0 as `simulate_horizon`."""
-        return super().simulate(n_paths, n_steps, dt, seed, parallel=parallel, out=out,
-                                variance0=variance0)  # fmt: skip
-
     def _run(self, n_paths, n_steps, dt, seed, parallel, out, paths, variance0=None) -> None:  # type: ignore[no-untyped-def]
         self._check_dt(dt)
         h0 = _state_array("variance0", self.variance if variance0 is None else variance0, n_paths)
@@ -544,6 +534,9 @@ class Bates(_Model):
     independent, so cumulants add. M's come from the moment ODEs of `_heston_moments`
     (mean 0, variance E[int v] = theta T + (v0 - theta)(1 - e^(-kappa T)) / kappa, third and
     fourth from the leverage rho xi and the vol of variance), the jumps' as in `Merton`.
+
+    Simulation: ``variance0=`` sets v_0 of every path (scalar) or of each path (array),
+    default the model's v0; the vol ratio is sqrt(v_n / v_0).
     """
 
     mu: float  # log drift per year (the jumps add lam mu_j)
@@ -596,19 +589,6 @@ class Bates(_Model):
         return self._moments(
             horizon, self.theta, self.theta**2 + self.theta * self.xi**2 / (2.0 * self.kappa)
         )
-
-    def simulate_horizon(self, n_paths, n_steps, dt, seed=None, *, parallel=None, out=None,  # type: ignore[no-untyped-def, override]
-                         variance0=None) -> HorizonPaths:  # fmt: skip
-        """As `_Model.simulate_horizon`. variance0: v_0 of every path (scalar) or of each path
-        (array), default the model's v0. vol_ratio = sqrt(v_n+ / v_0)."""
-        return super().simulate_horizon(n_paths, n_steps, dt, seed, parallel=parallel, out=out,
-                                        variance0=variance0)  # fmt: skip
-
-    def simulate(self, n_paths, n_steps, dt, seed=None, *, parallel=None, out=None,  # type: ignore[no-untyped-def, override]
-                 variance0=None) -> np.ndarray:  # fmt: skip
-        """As `_Model.simulate`, variance0 as `simulate_horizon`."""
-        return super().simulate(n_paths, n_steps, dt, seed, parallel=parallel, out=out,
-                                variance0=variance0)  # fmt: skip
 
     def _run(self, n_paths, n_steps, dt, seed, parallel, out, paths, variance0=None) -> None:  # type: ignore[no-untyped-def]
         v0 = _state_array("variance0", self.v0 if variance0 is None else variance0, n_paths)
