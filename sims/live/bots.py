@@ -87,6 +87,7 @@ class KeeperConfig:
             ("max_gas_usd", self.max_gas_usd > 0),
             ("max_actions", self.max_actions >= 1),
             ("deviation", 0 < self.deviation < 1),
+            ("max_backoff_s", self.max_backoff_s > 0),
         ):
             if not ok:
                 raise ValueError(f"{name} = {getattr(self, name)} outside its allowed range")

@@ -107,9 +107,11 @@ def make_bot(net: Testnet, kind: str, key: str, state: Path, source=None, max_ac
     """A bot as the script builds it, fast polling; returns (bot, metrics, stop, log lines)."""
     settings = dict(poll_s=0.05, stuck_after_s=60.0, wait_s=30.0)
     settings.update(gas)
+    # back-off capped at 1 s: a node restarted on a loaded machine may be down for several
+    # seconds, and the default 60 s cap would outlast the tests' waits
     cfg = KeeperConfig(
         kind=kind, interval_s=0.1, confirmations=0, max_actions=max_actions,
-        gas=GasStrategy(**settings),
+        gas=GasStrategy(**settings), max_backoff_s=1.0,
     )  # fmt: skip
     stream = io.StringIO()
     metrics = Metrics(kind)
