@@ -137,18 +137,27 @@ def _plots(runs: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
     ax.legend(fontsize=8)
     save(fig, "price_liquidations.png")
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
+    fig, grid = plt.subplots(2, 2, figsize=(14, 6.4))
+    axes = grid.ravel()
     for name, steps in runs.items():
         h = steps["time"] / HOUR
         axes[0].plot(h, steps["pool_nav"], lw=1.2, label=name)
         if "hedged_nav" in steps:
             axes[0].plot(h, steps["hedged_nav"], lw=0.8, ls="--", label=f"hedged ({name})")
-        axes[1].plot(h, steps["utilisation"], lw=1.2, label=name)
-        axes[2].plot(h, steps["bad_debt"].cumsum(), lw=1.2, label=f"bad debt ({name})")
-        axes[2].plot(h, steps["insurance"], lw=0.8, ls="--", label=f"insurance ({name})")
-    axes[0].set_title("Pool NAV (USD)")
-    axes[1].set_title("Margin utilisation (gross notional / NAV)")
-    axes[2].set_title("Bad debt, cumulative, and insurance (USD)")
+        # the LPs' return: NAV per share, which deposits and redemptions leave unchanged
+        price = steps["lp_share_price"].replace(0, float("nan"))
+        axes[1].plot(h, price / price.dropna().iloc[0], lw=1.2, label=name)
+        if "hedged_nav" in steps:
+            hedged = price * steps["hedged_nav"] / steps["pool_nav"].replace(0, float("nan"))
+            axes[1].plot(h, hedged / price.dropna().iloc[0], lw=0.8, ls="--",
+                         label=f"hedged ({name})")  # fmt: skip
+        axes[2].plot(h, steps["utilisation"], lw=1.2, label=name)
+        axes[3].plot(h, steps["bad_debt"].cumsum(), lw=1.2, label=f"bad debt ({name})")
+        axes[3].plot(h, steps["insurance"], lw=0.8, ls="--", label=f"insurance ({name})")
+    axes[0].set_title("Pool NAV (USD; LPs' deposits and redemptions move it)")
+    axes[1].set_title("LP share price (NAV per share, start = 1)")
+    axes[2].set_title("Pool utilisation (gross notional / NAV)")
+    axes[3].set_title("Bad debt, cumulative, and insurance (USD)")
     for ax in axes:
         ax.set_xlabel("hours")
         ax.legend(fontsize=8)
