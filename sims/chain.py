@@ -38,7 +38,7 @@ from sims.blocks import (
 )
 from sims.config import SimConfigError
 from sims.deployment import Deployment
-from sims.rpc import BatchReader, ViewCall
+from sims.rpc import BatchReader, RpcUnavailable, ViewCall
 
 ETH = 10**18
 AGENT_ETH = 1_000 * ETH  # each agent's gas money
@@ -213,9 +213,14 @@ class Chain:
         return self.blocks.mine(timestamp)
 
     def close(self) -> None:
-        """Drop anything still queued and give the node back its mining mode."""
+        """Drop anything still queued and give the node back its mining mode (nothing to
+        give back when the node is gone: Ctrl-C stops anvil with its parent, and the
+        interrupt, not the closed connection, is what the caller should see)."""
         self.blocks.queue.clear()
-        self.blocks.stop()
+        try:
+            self.blocks.stop()
+        except RpcUnavailable:
+            pass
 
     def view(self, contract: str, method: str, *args: Any) -> ViewCall:
         return ViewCall.of(self.contracts[contract], method, *args)

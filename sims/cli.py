@@ -161,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("optsim run: interrupted; no results written", file=sys.stderr)
             return 130
+        except SystemExit as exc:
+            # once a chain is up, ape's own SIGINT/SIGTERM handler stops its node and exits
+            if exc.code in (130, 143):
+                print("optsim run: interrupted; no results written", file=sys.stderr)
+            raise
     if args.command in risk_cli.COMMANDS:
         return risk_cli.main(args)
     if args.command == "sweep":

@@ -1,8 +1,12 @@
 """The main job end to end: `optsim run` on its own anvil, twice with the same seed."""
 
 import json
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -129,3 +133,24 @@ def test_run__lp_bank_run__every_agent_acts_and_lps_run(tmp_path):
     pd.testing.assert_series_equal(
         steps["hedged_nav"], steps["pool_nav"] + steps["hedge_pnl"], check_names=False
     )
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_run__interrupted_mid_run__says_so_and_writes_nothing(tmp_path, sig, code):
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "sims.cli", "run", "--out", str(out), "--steps", "400",
+           "--no-compare"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")))
+    reader.start()
+    deadline = time.monotonic() + 300
+    while not re.search(r"\| +[3-9]\d*/400", "".join(err)):  # a few blocks mined
+        assert proc.poll() is None and time.monotonic() < deadline, "".join(err)[-2000:]
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == code
+    reader.join(timeout=10)
+    assert "optsim run: interrupted; no results written" in "".join(err)
+    assert "Traceback" not in "".join(err)
+    assert list(tmp_path.iterdir()) == []  # no results folder, no temporary one
