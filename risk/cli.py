@@ -55,7 +55,8 @@ def add_commands(sub: Any) -> None:
     d.add_argument("--model", choices=(*TAIL_MODELS, "ensemble"), default="ensemble")
     d.add_argument("--positions", type=Path, default=None, help="the book (default: example)")
     d.add_argument("--spot", type=_positive_float("--spot"), default=None, help="USD")
-    d.add_argument("--coverage", type=_float_in("--coverage", 0.5, 0.99999), default=0.995)
+    coverage = _float_in("--coverage", 0.5, 0.99999, open_lo=True)  # as DesignTargets checks
+    d.add_argument("--coverage", type=coverage, default=0.995)
     d.add_argument("--horizon-hours", type=_float_in("--horizon-hours", 0.1, 720), default=24)
     d.add_argument("--nav", type=_positive_float("--nav"), default=1_000_000.0, help="USD")
     d.add_argument("--implied-vol", type=_positive_float("--implied-vol"), default=None)
@@ -81,6 +82,7 @@ def main(args: argparse.Namespace) -> int:
 def margin(args: argparse.Namespace) -> int:
     from risk.book import Book
 
+    _check_out(args.out)  # before the work, not after it
     params = load_params(args.params)["margin"]
     book = Book.read(args.positions, args.spot)
     df = book.margin_frame(params)
@@ -179,6 +181,7 @@ def design(args: argparse.Namespace) -> int:
 
     if args.positions is not None and args.spot is None:
         raise ValueError("--spot: required with --positions (USD, > 0)")
+    _check_out(args.out)
     current = load_params(args.params)
     hist = PriceHistory.read(args.prices)
     r, dt = hist.log_returns, hist.dt
@@ -303,11 +306,15 @@ def _print_frame(df: pd.DataFrame, floatfmt: str) -> None:
     print(df.to_string(index=False, formatters=formatters))
 
 
+def _check_out(path: Path | None) -> None:
+    if path is not None and not Path(path).parent.is_dir():
+        raise ValueError(f"--out: folder {Path(path).parent} does not exist")
+
+
 def _write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside `path`, then rename: never a half-written file."""
     path = Path(path)
-    if not path.parent.is_dir():
-        raise ValueError(f"--out: folder {path.parent} does not exist")
+    _check_out(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as fh:

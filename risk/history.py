@@ -7,7 +7,8 @@ Format (one row per observation, header required):
     price       USD, > 0
     iv          optional: the ATM implied vol at that time (0.6 = 60%), > 0
 
-The sampling step dt (years) is the median spacing. Unknown columns are rejected.
+Lines starting with ``#`` are comments. The sampling step dt (years) is the median
+spacing. Unknown columns are rejected.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class PriceHistory:
         if not path.is_file():
             raise ValueError(f"prices: no such file {path}")
         try:
-            df = pd.read_csv(path)
+            df = pd.read_csv(path, comment="#")
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise ValueError(f"prices: {path} is not a readable CSV ({exc})") from None
         return cls.from_frame(df)

@@ -142,6 +142,27 @@ def test_design__positions_without_spot__exit_2(prices_csv, positions_csv, capsy
     assert "--spot: required with --positions" in capsys.readouterr().err
 
 
+def test_margin__out_folder_missing__exit_2_before_printing(positions_csv, tmp_path, capsys):
+    out = tmp_path / "missing" / "m.csv"
+    assert main(["margin", str(positions_csv), "--spot", "2000", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert f"--out: folder {out.parent} does not exist" in captured.err
+    assert captured.out == ""  # refused before any work
+
+
+def test_design__coverage_at_the_open_bound__refused_by_the_parser(prices_csv, capsys):
+    with pytest.raises(SystemExit):
+        main(["design", str(prices_csv), "--coverage", "0.5"])
+    assert "--coverage: 0.5 outside allowed range (0.5, 0.99999]" in capsys.readouterr().err
+
+
+def test_calibrate__the_shipped_replay_example__reads_past_its_comment_line(capsys):
+    from sims.runner import ROOT
+
+    assert main(["calibrate", "gbm", str(ROOT / "sims" / "data" / "replay_example.csv")]) == 0
+    assert "sigma" in capsys.readouterr().out
+
+
 # --- price files ---
 
 
