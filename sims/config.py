@@ -141,7 +141,10 @@ class SimConfig:
         path = Path(path)
         if not path.is_file():
             raise SimConfigError(f"--config: no such file {path}")
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise SimConfigError(f"--config: {path} is not valid YAML ({exc})") from None
         if not isinstance(data, dict):
             raise SimConfigError(f"--config: {path} is not a mapping of settings")
         return cls.from_dict({**data, **{k: v for k, v in overrides.items() if v is not None}})

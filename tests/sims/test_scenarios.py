@@ -279,6 +279,11 @@ def test_load_scenario__unknown_name__raises_listing_names():
         load_scenario("armageddon")
 
 
+def test_load_scenario__missing_yaml_file__says_no_such_file(tmp_path):
+    with pytest.raises(ValueError, match=r"absent.yaml': no such file"):
+        load_scenario(str(tmp_path / "absent.yaml"))
+
+
 def test_build__event_by_step_past_the_end__raises_naming_the_field():
     s = Scenario("x", "", events=(Event("crash", 100, 24, 0.4),))
     with pytest.raises(ValueError, match=r"events\[0\].start = 100 is step 100, outside"):
