@@ -184,6 +184,7 @@ class Review:
     n_returns: int
     targets: dict[str, ParamGroup] = field(default_factory=dict)  # the design's targets
     proposed: dict[str, ParamGroup] = field(default_factory=dict)  # the steps proposed
+    before: dict[str, ParamGroup] = field(default_factory=dict)  # in force when proposed
     held: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fields in min_interval
     dead_banded: dict[str, tuple[str, ...]] = field(default_factory=dict)
     evidence: dict[str, float] = field(default_factory=dict)  # summary (SUMMARY keys)
@@ -408,6 +409,7 @@ class RiskCommittee:
             if action is not None:
                 actions.append(replace(action, evidence=evidence))
                 record.proposed[g] = action.params
+                record.before[g] = current[g]
                 self.pending.add(g)
         self.history.append(record)
         return actions

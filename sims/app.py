@@ -200,7 +200,9 @@ def review_markdown(model: Any) -> str:
     if row["skipped"]:
         return f"{text}: skipped, {row['skipped']}"
     proposed = row["proposed"].replace("; ", "\n- ") or "nothing"
-    held = f"\n\nheld by rate limits: {row['held']}" if row["held"] else ""
+    held = (
+        f"\n\nheld (changed within their minimum interval): {row['held']}" if row["held"] else ""
+    )
     return f"{text}, proposed:\n\n- {proposed}{held}"
 
 

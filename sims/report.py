@@ -48,6 +48,9 @@ def summarise(steps: pd.DataFrame, meta: dict[str, Any], coverage: float = 0.99)
     return {
         **meta,
         "lp_return": lp_return,
+        # VaR and ES are the empirical quantile and tail mean of these daily returns: with
+        # a week's run that is 7 of them, so read them as the worst days, not as estimates
+        "lp_daily_returns": int(len(daily_ret)),
         f"lp_daily_var_{coverage}": var,
         f"lp_daily_es_{coverage}": es,
         "pool_nav_start": float(nav.iloc[0]),
@@ -124,14 +127,19 @@ def _plots(runs: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(10, 3.4))
     ax.plot(hours, first["spot"], lw=1.2, label="spot")
     ax.plot(hours, first["oracle_spot"], lw=0.8, ls="--", label="oracle")
-    for name, steps in runs.items():
+    markers = ("o", "x", "^", "s")  # runs share the price path: shapes keep both visible
+    for i, (name, steps) in enumerate(runs.items()):
         liq = steps["liquidations"] > 0
         ax.scatter(
             steps["time"][liq] / HOUR,
             steps["spot"][liq],
-            s=16,
+            s=30 if i == 0 else 22,
+            marker=markers[i % len(markers)],
+            facecolors="none" if i == 0 else None,
+            edgecolors=f"C{i + 1}" if i == 0 else None,
+            color=None if i == 0 else f"C{i + 1}",
             zorder=3,
-            label=f"liquidations ({name})",
+            label=f"liquidations ({name}): {int(steps['liquidations'].sum())}",
         )
     ax.set(xlabel="hours", ylabel="USD", title="Spot with liquidations")
     ax.legend(fontsize=8)
@@ -186,9 +194,21 @@ def _html(summary: dict[str, Any], images: list[Path], governance_log: list[dict
     keys = [k for k in (runs[names[0]] if names else {}) if not isinstance(runs[names[0]][k], dict)]
 
     def cell(v: Any) -> str:
+        if isinstance(v, bool) or v is None:
+            return html.escape(str(v))
+        if isinstance(v, float) and not math.isfinite(v):
+            return "n/a"
+        if isinstance(v, (int, float)) and abs(v) >= 1_000:
+            return f"{v:,.0f}"
         if isinstance(v, float):
-            return f"{v:,.4g}"
+            return f"{v:.4g}"
         return html.escape(str(v))
+
+    def worst(w: Any) -> str:
+        if not isinstance(w, dict):
+            return ""
+        return (f"block {w.get('step')}: NAV {cell(w.get('pool_nav_change_usd'))} USD "
+                f"(net of LP flows) at spot {cell(w.get('spot'))}")  # fmt: skip
 
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     rows = "".join(
@@ -197,6 +217,27 @@ def _html(summary: dict[str, Any], images: list[Path], governance_log: list[dict
         + "</tr>"
         for k in keys
     )
+    rows += "<tr><th>worst_step</th>" + "".join(
+        f"<td>{html.escape(worst(runs[n].get('worst_step')))}</td>" for n in names
+    ) + "</tr>"  # fmt: skip
+    reasons = sorted({r for n in names for r in (runs[n].get("reverts_by_reason") or {})})
+    failed = ""
+    if reasons:
+        failed = (
+            "<h2>Reverted and rejected transactions, by label and reason</h2><table><tr><th></th>"
+            + head
+            + "</tr>"
+            + "".join(
+                f"<tr><th>{html.escape(r)}</th>"
+                + "".join(
+                    f"<td>{(runs[n].get('reverts_by_reason') or {}).get(r, 0):,}</td>"
+                    for n in names
+                )
+                + "</tr>"
+                for r in reasons
+            )
+            + "</table>"
+        )
     gov = ""
     if governance_log:
         cols = list(governance_log[0])
@@ -220,7 +261,8 @@ def _html(summary: dict[str, Any], images: list[Path], governance_log: list[dict
         "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}"
         "th{text-align:left;padding-right:1.5em}td{padding-right:1.5em;text-align:right}"
         "img{max-width:100%;display:block;margin:1em 0}</style></head><body>"
-        f"<h1>{title}</h1><table><tr><th></th>{head}</tr>{rows}</table>{imgs}{gov}</body></html>"
+        f"<h1>{title}</h1><table><tr><th></th>{head}</tr>{rows}</table>{imgs}{gov}{failed}"
+        "</body></html>"
     )
 
 
@@ -256,6 +298,9 @@ def write_results(
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         images = _plots(runs, tmp)
         (tmp / "report.html").write_text(_html(summary, images, governance_log or []))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp's folder is private; results are not
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -105,7 +105,10 @@ def run_simulation(
         "steps_per_second": round(cfg.steps / t_run, 2) if t_run > 0 else None,
         "tx_per_second": round(float(steps["txs"].sum()) / t_run, 1) if t_run > 0 else None,
         "keeper_reverts": sum(lq.reverts for lq in model.liquidators),
-        "reverts": {f"{label}: {why}": n for (label, why), n in model.revert_log.most_common()},
+        # reverted (and node-rejected) transactions by "label: reason", set-up included
+        "reverts_by_reason": {
+            f"{label}: {why}": n for (label, why), n in model.revert_log.most_common()
+        },
         "timings": {k: round(v, 2) for k, v in model.timings.items()},
         # the committee's model fits and design, on its worker thread beside the chain's work
         "committee_analysis_seconds": (
@@ -170,17 +173,28 @@ def _history(cfg: SimConfig, seed: int, path: Any) -> tuple[Any, Any, Any]:
 
 
 def _review_rows(history: list[Any], start: int) -> list[dict[str, Any]]:
-    """The committee's reviews as report rows: when, what it wanted, what it proposed."""
+    """The committee's reviews as report rows: when, what it wanted, what it proposed (the
+    fields that move, from the value in force, with the target when the rate limit stops
+    the step short of it), and what it held back."""
     rows = []
     for r in history:
         changes = []
         for group, params in r.proposed.items():
-            target = r.targets.get(group)
+            target, before = r.targets.get(group), r.before.get(group)
             for f in params.FIELDS:
                 new = getattr(params, f.name)
-                changes.append(f"{group}.{f.name} -> {new:.6g}" + (
-                    f" (target {getattr(target, f.name):.6g})" if target is not None else ""
-                ))  # fmt: skip
+                old = getattr(before, f.name) if before is not None else None
+                if old == new:
+                    continue
+                aim = getattr(target, f.name) if target is not None else new
+                changes.append(
+                    f"{group}.{f.name} "
+                    + (f"{old:.6g} -> " if old is not None else "-> ")
+                    + f"{new:.6g}"
+                    + ("" if aim == new else f" (target {aim:.6g})")
+                )
+        held = [f"{g}.{name}" for g, names in r.held.items() for name in names]
+        banded = [f"{g}.{name}" for g, names in r.dead_banded.items() for name in names]
         rows.append(
             {
                 "hour": round((r.time - start) / 3_600, 1),
@@ -189,7 +203,8 @@ def _review_rows(history: list[Any], start: int) -> list[dict[str, Any]]:
                 "coverage_achieved": r.evidence.get("coverage_achieved", float("nan")),
                 "model_divergence": r.evidence.get("model_divergence", float("nan")),
                 "proposed": "; ".join(changes),
-                "held": "; ".join(f"{g}: {', '.join(v)}" for g, v in r.held.items() if v),
+                "held": ", ".join(held),  # changed on-chain within the min interval
+                "dead_banded": ", ".join(banded),  # a move too small to propose
             }
         )
     return rows

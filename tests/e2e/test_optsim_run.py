@@ -37,6 +37,8 @@ def test_run__same_seed__same_results(tmp_path):
     run = summary["runs"]["governance"]
     for key in ("lp_return", "liquidations", "bad_debt_usd", "worst_step", "transactions"):
         assert key in run
+    assert isinstance(run["reverts"], int)
+    assert sum(run["reverts_by_reason"].values()) >= run["reverts"]  # rejections count too
     html = (a / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3
     pd.testing.assert_frame_equal(

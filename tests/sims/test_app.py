@@ -134,12 +134,15 @@ def test_review_markdown__latest_review__lists_what_was_proposed():
     proposed = MarginParams(spot_shock=0.18)
     first = Review(time=0, n_returns=10, skipped="too few returns")
     latest = Review(time=24 * HOUR, n_returns=720, proposed={"margin": proposed},
+                    before={"margin": MarginParams(spot_shock=0.15)},
+                    targets={"margin": MarginParams(spot_shock=0.2)},
                     held={"liquidation": ("start_discount",)})  # fmt: skip
     gov = SimpleNamespace(committee=SimpleNamespace(history=[first, latest]))
     text = app.review_markdown(_model(gov))
     assert text.startswith("**Latest review** (hour 24, 720 returns), proposed:")
-    assert "- margin.spot_shock -> 0.18" in text
-    assert "held by rate limits: liquidation: start_discount" in text
+    # only the field that moves, from its value in force, with the target it stops short of
+    assert text.count("\n- ") == 1 and "- margin.spot_shock 0.15 -> 0.18 (target 0.2)" in text
+    assert "held (changed within their minimum interval): liquidation.start_discount" in text
     gov.committee.history = [first]
     assert app.review_markdown(_model(gov)).endswith("skipped, too few returns")
     gov.committee.history = []

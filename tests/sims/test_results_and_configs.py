@@ -1,5 +1,7 @@
 """Results folders are written whole or not at all; configs name the bad field."""
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -63,6 +65,9 @@ def test_write_results__complete_folder(tmp_path):
         "summary.json",
     ]
     assert path.name == "report.html"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
     text = path.read_text()
     assert "<th>governance</th><th>no_governance</th>" in text
     assert "margin.spot_shock -&gt; 0.16" in text
@@ -112,6 +117,15 @@ def test_sim_config__yaml__unknown_setting_named(tmp_path):
     path.write_text("writers: 3\nstrikes_pct: [0.9, 1.0, 1.1]\n")
     cfg = SimConfig.load(path, steps=12)
     assert cfg.writers == 3 and cfg.steps == 12 and cfg.strikes_pct == (0.9, 1.0, 1.1)
+
+
+def test_sim_config__yaml__malformed_or_missing__config_error_naming_the_file(tmp_path):
+    path = tmp_path / "sim.yaml"
+    path.write_text("writers: [3\n")
+    with pytest.raises(SimConfigError, match=r"--config: .*sim.yaml is not valid YAML"):
+        SimConfig.load(path)
+    with pytest.raises(SimConfigError, match=r"--config: no such file"):
+        SimConfig.load(tmp_path / "absent.yaml")
 
 
 @pytest.mark.parametrize(
