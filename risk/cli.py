@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +137,9 @@ def _print_model(
     head = f"{name}" + (f" (weight {weight:.3f})" if weight is not None else "")
     print(head)
     print(f"  method: {type(model).FIT_METHOD}")
-    for key, value in vars(model).items():
-        print(f"  {key:>8} = {value:.6g}")
+    for f in fields(model):
+        doc = f.metadata.get("doc", "")
+        print(f"  {f.name:>8} = {getattr(model, f.name):<12.6g}" + (f"  {doc}" if doc else ""))
     if hasattr(model, "loglik"):
         try:
             print(f"  log-likelihood {model.loglik(r, dt):.2f}")

@@ -24,7 +24,7 @@ kernels and the seeding scheme in risk.montecarlo).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -209,8 +209,8 @@ def _gens(seed: int | None, n_paths: int) -> list[np.random.Generator]:
 class GBM(_Model):
     """Geometric Brownian motion: x_T ~ N(mu T, sigma^2 T)."""
 
-    mu: float  # log drift per year
-    sigma: float  # volatility per sqrt(year)
+    mu: float = field(metadata={"doc": "log drift per year"})
+    sigma: float = field(metadata={"doc": "volatility per sqrt(year)"})
 
     RANGES: ClassVar = {
         "mu": (-100.0, 100.0, "[]"),
@@ -256,11 +256,11 @@ class Merton(_Model):
     k3 = lam T (mu_j^3 + 3 mu_j sigma_j^2), k4 = lam T (mu_j^4 + 6 mu_j^2 sigma_j^2 + 3 sigma_j^4).
     """
 
-    mu: float  # diffusive log drift per year (the jumps add lam mu_j)
-    sigma: float  # diffusive volatility per sqrt(year)
-    lam: float  # jumps per year
-    mu_j: float  # mean log jump size
-    sigma_j: float  # std of the log jump size
+    mu: float = field(metadata={"doc": "diffusive log drift per year (the jumps add lam mu_j)"})
+    sigma: float = field(metadata={"doc": "diffusive volatility per sqrt(year)"})
+    lam: float = field(metadata={"doc": "jumps per year"})
+    mu_j: float = field(metadata={"doc": "mean log jump size"})
+    sigma_j: float = field(metadata={"doc": "std of the log jump size"})
 
     RANGES: ClassVar = {
         "mu": (-100.0, 100.0, "[]"),
@@ -364,12 +364,12 @@ class GARCH(_Model):
     is sqrt(h_{n+1} / h_1), so h_{n+1} = vol_ratio^2 h_1 continues a path.
     """
 
-    mu: float  # mean log return per step
-    omega: float  # per-step variance intercept
-    alpha: float  # weight of the last squared shock
-    beta: float  # weight of the last variance
-    nu: float  # degrees of freedom of the innovations, > 2
-    dt: float  # years per step (the data's sampling interval)
+    mu: float = field(metadata={"doc": "mean log return per step"})
+    omega: float = field(metadata={"doc": "per-step variance intercept"})
+    alpha: float = field(metadata={"doc": "weight of the last squared shock"})
+    beta: float = field(metadata={"doc": "weight of the last variance"})
+    nu: float = field(metadata={"doc": "degrees of freedom of the innovations, > 2"})
+    dt: float = field(metadata={"doc": "years per step (the data's sampling interval)"})
 
     RANGES: ClassVar = {
         "mu": (-1.0, 1.0, "[]"),
@@ -539,15 +539,15 @@ class Bates(_Model):
     default the model's v0; the vol ratio is sqrt(v_n / v_0).
     """
 
-    mu: float  # log drift per year (the jumps add lam mu_j)
-    kappa: float  # mean reversion of the variance, per year
-    theta: float  # long-run variance (annualised: 0.25 = 50% vol)
-    xi: float  # volatility of the variance
-    rho: float  # correlation of the variance's and the log price's shocks
+    mu: float = field(metadata={"doc": "log drift per year (the jumps add lam mu_j)"})
+    kappa: float = field(metadata={"doc": "mean reversion of the variance, per year"})
+    theta: float = field(metadata={"doc": "long-run variance (annualised: 0.25 = 50% vol)"})
+    xi: float = field(metadata={"doc": "volatility of the variance"})
+    rho: float = field(metadata={"doc": "correlation of the variance's and the log price's shocks"})
     v0: float  # current variance (annualised)
-    lam: float  # jumps per year
-    mu_j: float  # mean log jump size
-    sigma_j: float  # std of the log jump size
+    lam: float = field(metadata={"doc": "jumps per year"})
+    mu_j: float = field(metadata={"doc": "mean log jump size"})
+    sigma_j: float = field(metadata={"doc": "std of the log jump size"})
 
     RANGES: ClassVar = {
         "mu": (-100.0, 100.0, "[]"),

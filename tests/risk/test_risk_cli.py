@@ -110,12 +110,13 @@ def test_calibrate__merton__prints_fitted_parameters(prices_csv, capsys):
     assert main(["calibrate", "merton", str(prices_csv)]) == 0
     text = capsys.readouterr().out
     assert "maximum likelihood" in text and "lam =" in text and "log-likelihood" in text
+    assert "jumps per year" in text and "diffusive volatility per sqrt(year)" in text  # units
 
 
 def test_calibrate__ensemble__prints_weights(prices_csv, capsys):
     assert main(["calibrate", "ensemble", str(prices_csv)]) == 0
     text = capsys.readouterr().out
-    assert "regime:" in text and text.count("weight") == 3
+    assert "regime:" in text and text.count("(weight ") == 3
     assert "bates: not fitted" in text  # 1,440 returns: too few for its moment fit
 
 
