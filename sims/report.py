@@ -107,6 +107,9 @@ def _var_es(loss: np.ndarray, coverage: float) -> tuple[float, float]:
 
 # --- plots ---
 
+# the parameters the per-step metrics carry (sims.model's reporters), one panel each
+PLOTTED_PARAMS = ("spot_shock", "vol_shock_up", "im_factor", "start_discount", "total_oi_cap")
+
 
 def _plots(runs: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
     import matplotlib
@@ -171,16 +174,19 @@ def _plots(runs: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
         ax.legend(fontsize=8)
     save(fig, "nav_utilisation_bad_debt.png")
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
+    params = [p for p in PLOTTED_PARAMS if p in first]
+    fig, grid = plt.subplots(2, 3, figsize=(14, 6.4))
+    axes = grid.ravel()
     for name, steps in runs.items():
         h = steps["time"] / HOUR
-        axes[0].step(h, steps["spot_shock"], where="post", label=name)
-        axes[1].step(h, steps["start_discount"], where="post", label=name)
-        axes[2].step(h, steps["total_oi_cap"], where="post", label=name)
-    for ax, title in zip(axes, ("spot_shock", "start_discount", "total_oi_cap"), strict=True):
-        ax.set_title(f"Parameter in force: {title}")
+        for ax, p in zip(axes, params, strict=False):
+            ax.step(h, steps[p], where="post", label=name)
+    for ax, p in zip(axes, params, strict=False):
+        ax.set_title(f"Parameter in force: {p}")
         ax.set_xlabel("hours")
         ax.legend(fontsize=8)
+    for ax in axes[len(params):]:
+        ax.set_visible(False)
     save(fig, "parameters.png")
     return files
 
