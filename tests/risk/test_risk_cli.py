@@ -143,6 +143,12 @@ def test_design__positions_without_spot__exit_2(prices_csv, positions_csv, capsy
     assert "--spot: required with --positions" in capsys.readouterr().err
 
 
+def test_margin__the_shipped_positions_example__three_accounts_one_below_mm(capsys):
+    assert main(["margin", "tests/risk/data/positions_example.csv", "--spot", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert "3 accounts" in out and "1 below MM" in out
+
+
 def test_margin__out_folder_missing__exit_2_before_printing(positions_csv, tmp_path, capsys):
     out = tmp_path / "missing" / "m.csv"
     assert main(["margin", str(positions_csv), "--spot", "2000", "--out", str(out)]) == 2
