@@ -43,6 +43,8 @@ from sims.rpc import BatchReader, RpcUnavailable, ViewCall
 ETH = 10**18
 AGENT_ETH = 1_000 * ETH  # each agent's gas money
 EMBEDDED_RESERVE = 1_000 * ETH  # what each of ape's test accounts keeps for itself
+# the contracts agents send to and whose events the builders decode, by Chain's names
+AGENT_CONTRACTS = ("market", "pool", "token", "oracle", "config", "timelock")
 
 
 @dataclass(frozen=True)
@@ -190,14 +192,7 @@ class Chain:
         self.d = deployment
         self.blocks = blocks
         self.reader = reader
-        self.contracts = {
-            "market": deployment.market,
-            "pool": deployment.pool,
-            "token": deployment.token,
-            "oracle": deployment.oracle,
-            "config": deployment.config,
-            "timelock": deployment.timelock,
-        }
+        self.contracts = {name: getattr(deployment, name) for name in AGENT_CONTRACTS}
         self._by_address = {str(c.address): c for c in self.contracts.values()}
 
     def send(
@@ -277,8 +272,7 @@ def open_chain(
 
     deployer = test_accounts[0]
     keys = derived_keys(seed, n)
-    contracts = [deployment.market, deployment.pool, deployment.token, deployment.oracle,
-                 deployment.config, deployment.timelock]  # fmt: skip
+    contracts = [getattr(deployment, name) for name in AGENT_CONTRACTS]
     agent_keys = [k.private_key for k in keys]
     builder: Any
     if kind == "anvil":
