@@ -552,13 +552,13 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if isinstance(name_or_path, str) and name_or_path in SCENARIOS:
         return SCENARIOS[name_or_path]
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and not path.is_file():
-        raise ValueError(f"scenario = {str(name_or_path)!r}: no such file")
-    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+    if path.suffix not in (".yaml", ".yml"):
         raise ValueError(
             f"scenario = {str(name_or_path)!r}: not a named scenario ({', '.join(SCENARIOS)}) "
             f"nor a .yaml file"
         )
+    if not path.is_file():
+        raise ValueError(f"scenario = {str(name_or_path)!r}: no such file")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
