@@ -544,7 +544,7 @@ class Bates(_Model):
     theta: float = field(metadata={"doc": "long-run variance (annualised: 0.25 = 50% vol)"})
     xi: float = field(metadata={"doc": "volatility of the variance"})
     rho: float = field(metadata={"doc": "correlation of the variance's and the log price's shocks"})
-    v0: float  # current variance (annualised)
+    v0: float = field(metadata={"doc": "current variance (annualised)"})
     lam: float = field(metadata={"doc": "jumps per year"})
     mu_j: float = field(metadata={"doc": "mean log jump size"})
     sigma_j: float = field(metadata={"doc": "std of the log jump size"})
