@@ -19,8 +19,8 @@ back what earlier liquidations handed over (decisions.unwind_orders, as the simu
 liquidator does): the positions it held when the iteration began, in series still open,
 each trade costing at most `max_gas_usd`.
 Settler: decisions.settle_candidates (expired, price fixed); settlement pays no reward,
-so each one must cost at most `max_gas_usd`. When nothing is left to settle, it retires
-the series nobody holds any more (decisions.retirable_series), under the same cap.
+so each one must cost at most `max_gas_usd`. Every iteration it also retires the series
+nobody holds any more (decisions.retirable_series), under the same cap.
 OracleUpdater: decisions.oracle_update_due (heartbeat or deviation, or an expiry waiting
 for its settlement price), prices clamped with decisions.clamp_to_deviation.
 
