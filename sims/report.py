@@ -157,11 +157,11 @@ def _plots(runs: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
             axes[0].plot(h, steps["hedged_nav"], lw=0.8, ls="--", label=f"hedged ({name})")
         # the LPs' return: NAV per share, which deposits and redemptions leave unchanged
         price = steps["lp_share_price"].replace(0, float("nan"))
-        axes[1].plot(h, price / price.dropna().iloc[0], lw=1.2, label=name)
+        base = price.dropna().iloc[0]
+        axes[1].plot(h, price / base, lw=1.2, label=name)
         if "hedged_nav" in steps:
             hedged = price * steps["hedged_nav"] / steps["pool_nav"].replace(0, float("nan"))
-            axes[1].plot(h, hedged / price.dropna().iloc[0], lw=0.8, ls="--",
-                         label=f"hedged ({name})")  # fmt: skip
+            axes[1].plot(h, hedged / base, lw=0.8, ls="--", label=f"hedged ({name})")
         axes[2].plot(h, steps["utilisation"], lw=1.2, label=name)
         axes[3].plot(h, steps["bad_debt"].cumsum(), lw=1.2, label=f"bad debt ({name})")
         axes[3].plot(h, steps["insurance"], lw=0.8, ls="--", label=f"insurance ({name})")
