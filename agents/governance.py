@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 import mesa
 import numpy as np
 
+from onchain.blocks import Encoder
 from risk._jit import threadsafe_layer
 from risk.book import Book
 from risk.design import DesignTargets, Proposal, round_towards, step_towards
@@ -46,7 +47,6 @@ from risk.params import (
     RateLimit,
 )
 from risk.pricing import YEAR_SEC
-from sims.blocks import Encoder
 
 if TYPE_CHECKING:
     from sims.model import OptionsMarketModel

@@ -1,4 +1,4 @@
-"""Throughput of the batched block builder (sims.blocks) against ape's one-by-one sends.
+"""Throughput of the batched block builder (onchain.blocks) against ape's one-by-one sends.
 
     python -m benchmarks.blocks
 
@@ -70,9 +70,9 @@ def measure() -> dict:
 
     from ape import accounts, networks, project
 
-    from sims.blocks import BlockBuilder, TxRequest
-    from sims.deployment import DeployConfig, deploy_protocol
-    from sims.quiet import silence_revert_traces
+    from onchain.blocks import BlockBuilder, TxRequest
+    from onchain.deployment import DeployConfig, deploy_protocol
+    from onchain.quiet import silence_revert_traces
 
     logging.getLogger("ape").setLevel(logging.ERROR)
     silence_revert_traces()
@@ -161,7 +161,7 @@ def main() -> int:
     _setup_path()
     res = measure()
     print()
-    print("Batched blocks (sims.blocks) vs ape one transaction at a time, anvil 1.7.1")
+    print("Batched blocks (onchain.blocks) vs ape one transaction at a time, anvil 1.7.1")
     print()
     print(
         "| workload | txs/block | blocks | tx/s | blocks/s | vs ape | ms/block: encode | sign "

@@ -34,12 +34,12 @@ def measure(network: str) -> dict:
 
     from ape import accounts, chain, networks, project
 
-    from sims.quiet import silence_revert_traces
+    from onchain.quiet import silence_revert_traces
 
     logging.getLogger("ape").setLevel(logging.ERROR)
     silence_revert_traces()
 
-    from sims.deployment import DeployConfig, deploy_protocol
+    from onchain.deployment import DeployConfig, deploy_protocol
 
     with networks.parse_network_choice(network):
         gov, lp, writer, keeper, other = (accounts.test_accounts[i] for i in range(5))
@@ -120,7 +120,7 @@ def _batched_transfers(uri: str, token, sender, n: int = 500) -> float:
     from eth_account import Account
     from web3 import Web3
 
-    from sims.rpc import ViewCall
+    from onchain.rpc import ViewCall
 
     w3 = Web3(Web3.HTTPProvider(uri))
     key = sender.private_key

@@ -28,7 +28,7 @@ import click
 from ape import project
 from ape.cli import account_option
 
-from sims.deployment import (
+from onchain.deployment import (
     DEPLOYMENTS,
     ConfigError,
     DeployConfig,
@@ -39,7 +39,7 @@ from sims.deployment import (
     record_addresses,
     write_record,
 )
-from sims.script_cli import NetworkCommand
+from onchain.script_cli import NetworkCommand
 
 LOCAL_NETWORKS = {"local"}  # chains started afresh by ape: a record of an earlier run is stale
 

@@ -34,8 +34,7 @@ import click
 from ape import project
 from ape.cli import account_option
 
-from sims.deployment import CONTRACT_TYPES
-from sims.live.bots import (
+from keepers.bots import (
     KINDS,
     KeeperConfig,
     KeeperError,
@@ -43,13 +42,14 @@ from sims.live.bots import (
     build_bot,
     stop_on_signals,
 )
-from sims.live.health import HealthServer, Metrics, keeper_logger
-from sims.live.index_store import StateError
-from sims.live.rpc import Contracts, Rpc, RpcError
-from sims.live.sender import GasStrategy, signer_for
-from sims.live.sources import SourceError, parse_source
-from sims.protocol_status import rpc_uri_of
-from sims.script_cli import NetworkCommand, load_deployment, record_dir_option
+from keepers.health import HealthServer, Metrics, keeper_logger
+from keepers.node import Contracts, Rpc, RpcError
+from keepers.sender import GasStrategy, signer_for
+from keepers.sources import SourceError, parse_source
+from keepers.state import StateError
+from onchain.deployment import CONTRACT_TYPES
+from onchain.script_cli import NetworkCommand, load_deployment, record_dir_option
+from onchain.status import rpc_uri_of
 
 
 @click.command(cls=NetworkCommand)

@@ -33,8 +33,7 @@ from ape import chain, project
 from ape.cli import account_option
 from ape.exceptions import ContractLogicError
 
-from risk.params import GROUPS
-from sims.governance_tx import (
+from onchain.governance import (
     GRACE_PERIOD,
     QUEUED,
     ChangeError,
@@ -48,7 +47,8 @@ from sims.governance_tx import (
     read_group,
     read_proposals,
 )
-from sims.script_cli import NetworkCommand, load_deployment, record_dir_option
+from onchain.script_cli import NetworkCommand, load_deployment, record_dir_option
+from risk.params import GROUPS
 
 
 def now_ts() -> int:

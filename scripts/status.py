@@ -22,8 +22,8 @@ import json
 import click
 from ape import chain, project
 
-from sims.protocol_status import NEAR_MM, collect_status, format_status, rpc_uri_of
-from sims.script_cli import NetworkCommand, load_deployment, record_dir_option
+from onchain.script_cli import NetworkCommand, load_deployment, record_dir_option
+from onchain.status import NEAR_MM, collect_status, format_status, rpc_uri_of
 
 
 @click.command(cls=NetworkCommand)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from risk import cli as risk_cli
-from sims import dashboard_cli
+from sims.dashboard import cli as dashboard_cli
 from sims.sweep import cli as sweep_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ it, and metrics are collected from the new state.
 Agents never touch the chain directly: they queue transactions with `send()`, and read
 the model's view of the chain as of the last block (`oracle`, `index`, `params`,
 `pool`). Margins for keepers and traders come from the risk engine over the account
-index (sims.accounts), re-read only for the accounts each block's events touched.
+index (onchain.accounts), re-read only for the accounts each block's events touched.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from agents.hedging import PoolHedger, pool_delta
 from agents.keepers import Liquidator, OracleUpdater, SeriesLister, Settler
 from agents.liquidity import LiquidityProvider
 from agents.traders import DirectionalTrader, NoiseTrader, OptionWriter, PutHedger, VolTrader
+from onchain.accounts import AccountIndex
 from risk.params import GROUPS, LiquidationParams, MarginParams, PoolParams, RateLimit
-from sims.accounts import AccountIndex
 from sims.config import SimConfig, SimConfigError
 from sims.market_path import MarketPath
 
@@ -81,7 +81,7 @@ class OptionsMarketModel(mesa.Model):
     """Traders and keepers on a deployed options protocol, one block per step.
 
     Args:
-        chain: a sims.chain.Chain on the deployed protocol (its block builder started).
+        chain: an onchain.session.Chain on the deployed protocol (its block builder started).
         cfg: the run's settings.
         path: the outside market, cfg.steps + 1 entries.
         history: (timestamps, spots, IVs) before the run, for the risk committee's fits.

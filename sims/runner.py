@@ -52,10 +52,10 @@ def run_simulation(
     import ape
     from ape.logging import logger as ape_logger
 
-    from sims.chain import open_chain
-    from sims.deployment import deploy_protocol
-    from sims.quiet import silence_revert_traces
-    from sims.rpc import multicall_code
+    from onchain.deployment import deploy_protocol
+    from onchain.quiet import silence_revert_traces
+    from onchain.rpc import multicall_code
+    from onchain.session import open_chain
 
     cfg.validate()
     if chain not in NETWORKS:
@@ -142,7 +142,7 @@ def _deploy_config(params: dict[str, dict[str, float]] | None) -> Any:
     """deployments/local.yaml with `params` merged over its parameter groups."""
     import yaml
 
-    from sims.deployment import ConfigError, DeployConfig
+    from onchain.deployment import ConfigError, DeployConfig
 
     path = ROOT / "deployments" / "local.yaml"
     if not params:

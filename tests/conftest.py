@@ -2,7 +2,7 @@
 sells options on margin, `buyer` buys them, `keeper` liquidates and settles.
 
 The protocol is deployed once per session through the same code as `ape run deploy`
-(sims.deployment); ape's isolation reverts the chain after every test.
+(onchain.deployment); ape's isolation reverts the chain after every test.
 
 ape's isolation keys fixtures by name: two fixtures with the same name and different
 scopes in different modules make it skip reverts (a module-scoped `book` in tests/risk
@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from sims.deployment import DeployConfig, deploy_protocol
-from sims.quiet import silence_revert_traces
+from onchain.deployment import DeployConfig, deploy_protocol
+from onchain.quiet import silence_revert_traces
 
 # reverts are asserted by message; their call traces would only slow anvil runs down
 silence_revert_traces()
@@ -208,8 +208,8 @@ def revalue_pool(market, oracle, engine, pool):
     """revalue_pool(now, reader=None): the pool's NAV, vega and gross size revalued from
     scratch at block time `now` (positions read one by one, valued by the MarginEngine),
     and the sum of its |positions|: what the market's per-block pool_mark must equal.
-    With a sims.rpc.BatchReader the reads take three round trips instead of ape calls."""
-    from sims.rpc import ViewCall
+    With a onchain.rpc.BatchReader the reads take three round trips instead of ape calls."""
+    from onchain.rpc import ViewCall
 
     def tdiv(a: int, b: int) -> int:  # the EVM's signed division: truncation towards zero
         q = abs(a) // abs(b)

@@ -36,10 +36,10 @@ from agents.governance import (
     encode_proposal,
     sample_returns,
 )
+from onchain.blocks import Encoder, Event, TxOutcome, TxRequest
 from risk.book import example_book
 from risk.design import step_towards
 from risk.params import Limits, LiquidationParams, MarginParams, RateLimit
-from sims.blocks import Encoder, Event, TxOutcome, TxRequest
 
 WAD = 10**18
 HOUR = 3_600

@@ -8,7 +8,7 @@ import pytest
 import requests
 from eth_account import Account
 
-from sims.blocks import BlockBuilder, TxRequest
+from onchain.blocks import BlockBuilder, TxRequest
 
 pytestmark = pytest.mark.anvil
 

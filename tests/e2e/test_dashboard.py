@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from sims.app import MODEL_PARAMS, TITLE, start_server, stop_server
+from sims.dashboard.app import MODEL_PARAMS, TITLE, start_server, stop_server
 
 pytestmark = pytest.mark.anvil
 

@@ -25,12 +25,12 @@ import requests
 from live.testnet import ROOT, WAD, Anvil, Testnet, free_port
 
 from agents import decisions
-from sims.chain import derived_keys
-from sims.live.bots import KeeperConfig, KeeperRunner, build_bot
-from sims.live.health import HealthServer, Metrics, keeper_logger
-from sims.live.rpc import Contracts, Rpc
-from sims.live.sender import GWEI, GasStrategy, KeySigner
-from sims.live.sources import CsvSource, FeedSource, SimSource, parse_source
+from keepers.bots import KeeperConfig, KeeperRunner, build_bot
+from keepers.health import HealthServer, Metrics, keeper_logger
+from keepers.node import Contracts, Rpc
+from keepers.sender import GWEI, GasStrategy, KeySigner
+from keepers.sources import CsvSource, FeedSource, SimSource, parse_source
+from onchain.session import derived_keys
 
 pytestmark = pytest.mark.anvil
 
@@ -544,7 +544,7 @@ def test_keeper_script__bad_input__clear_error_nothing_sent(
 
 def test_signers__ape_account_signing__same_bytes_as_key_signing(accounts, networks):
     """Keystore accounts sign through ape: the raw transaction must equal the key path's."""
-    from sims.live.sender import ApeAccountSigner
+    from keepers.sender import ApeAccountSigner
 
     fields = (31337, 5, GWEI, 3 * GWEI, 200_000, str(accounts[6].address), "0x12345678")
     via_ape = ApeAccountSigner(accounts[3], networks.ethereum).sign(*fields)

@@ -1,10 +1,10 @@
-"""sims.rpc.BatchReader through contracts/Multicall.vy (eth_call with a state override):
+"""onchain.rpc.BatchReader through contracts/Multicall.vy (eth_call with a state override):
 the same values as one eth_call per read, reverts named, long batches chunked, and a node
 without state overrides read plainly. On anvil, the session's deployment."""
 
 import pytest
 
-from sims.rpc import BatchReader, JsonRpc, RpcError, ViewCall, multicall_code
+from onchain.rpc import BatchReader, JsonRpc, RpcError, ViewCall, multicall_code
 
 pytestmark = pytest.mark.anvil
 

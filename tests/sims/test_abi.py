@@ -1,11 +1,11 @@
-"""sims.abi: the hot path's ABI codecs give what eth_abi gives."""
+"""onchain.abi: the hot path's ABI codecs give what eth_abi gives."""
 
 import pytest
 from eth_abi import decode as eth_decode
 from eth_abi import encode as eth_encode
 from eth_utils import to_checksum_address
 
-from sims import abi
+from onchain import abi
 
 A = "0x" + "ab" * 20  # decoded addresses come back in lower case, as from eth_abi
 B = "0x00000000000000000000000000006f707473696d"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from onchain.accounts import AccountIndex, SeriesInfo
 from risk.margin import portfolio_margin
 from risk.params import MarginParams
-from sims.accounts import AccountIndex, SeriesInfo
 
 DAY = 86_400
 NOW = 1_900_000_000

@@ -17,10 +17,10 @@ import pytest
 from agents.hedging import PoolHedger, book_delta, pool_delta, slippage_cost
 from agents.liquidity import LiquidityProvider
 from agents.traders import DirectionalTrader, PutHedger, VolTrader
+from onchain.accounts import AccountIndex, SeriesInfo
+from onchain.blocks import Event, TxOutcome, TxRequest
 from risk.greeks import black_scholes
 from risk.params import MarginParams, PoolParams
-from sims.accounts import AccountIndex, SeriesInfo
-from sims.blocks import Event, TxOutcome, TxRequest
 from sims.model import OptionsMarketModel, OracleView, SimConfig, SimConfigError
 
 WAD = 10**18

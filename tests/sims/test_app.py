@@ -1,4 +1,4 @@
-"""The dashboard page (sims.app) without a browser or a chain: its figures from a small
+"""The dashboard page (sims.dashboard.app) without a browser or a chain: its figures from a small
 frame, its text panel, and the whole page rendered on a fake model."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 
 from agents.governance import Review
 from risk.params import MarginParams
-from sims import app
 from sims.config import SimConfig
+from sims.dashboard import app
 
 HOUR = 3_600
 
@@ -155,7 +155,7 @@ def test_review_markdown__latest_review__lists_what_was_proposed():
 def test_model_params__match_the_live_model_inputs():
     import inspect
 
-    from sims.live_model import LiveMarketModel
+    from sims.dashboard.model import LiveMarketModel
     from sims.scenarios import SCENARIOS
 
     signature = inspect.signature(LiveMarketModel.__init__).parameters

@@ -7,8 +7,8 @@ import pytest
 from eth_abi import encode
 from eth_account import Account
 
-from sims.blocks import Encoder, TxRequest, decode_revert, sign_transaction
-from sims.rpc import ViewCall
+from onchain.blocks import Encoder, TxRequest, decode_revert, sign_transaction
+from onchain.rpc import ViewCall
 
 KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 TOKEN = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
@@ -43,7 +43,7 @@ def test_sign_transaction__same_bytes_as_eth_account(to, data, value, nonce, tip
 
 
 def _ape_calldata(contract, method, *args) -> str:
-    """ape's own encoding (selector + arguments), independent of sims.rpc's."""
+    """ape's own encoding (selector + arguments), independent of onchain.rpc's."""
     handler = getattr(contract, method)
     abi = next(a for a in handler.abis if len(a.inputs) == len(args))
     selector = contract.contract_type.selector_identifiers[abi.selector]

@@ -5,8 +5,8 @@ import os
 import pandas as pd
 import pytest
 
+from onchain.deployment import ConfigError, DeployConfig
 from sims import report
-from sims.deployment import ConfigError, DeployConfig
 from sims.model import SimConfig, SimConfigError
 
 

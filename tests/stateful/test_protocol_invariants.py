@@ -34,7 +34,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from sims.rpc import BatchReader, ViewCall
+from onchain.rpc import BatchReader, ViewCall
 
 WAD = 10**18
 USDC = 10**6

@@ -17,9 +17,9 @@ from eth_abi import encode
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from sims.blocks import _Signer
-from sims.deployment import CONTRACT_TYPES, DeployConfig, write_record
-from sims.live.rpc import Contracts, Rpc, RpcError
+from keepers.node import Contracts, Rpc, RpcError
+from onchain.blocks import _Signer
+from onchain.deployment import CONTRACT_TYPES, DeployConfig, write_record
 
 ROOT = Path(__file__).resolve().parents[3]
 ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
@@ -147,7 +147,7 @@ class Testnet:
         return self.send(key, self.contracts.addresses[name], data, **kw)
 
     def view(self, name: str, method: str, *args: Any) -> Any:
-        from sims.live.rpc import LiveChain
+        from keepers.node import LiveChain
 
         assert self.contracts is not None
         chain = LiveChain(self.rpc, self.contracts)
@@ -169,7 +169,7 @@ class Testnet:
     def deploy_protocol(
         self, gov_key: str, expiries_days: tuple[float, ...] = (1, 30), spot: float = 2_000.0
     ) -> dict[str, Any]:
-        """Deploy and wire every contract (as sims.deployment does through ape), create
+        """Deploy and wire every contract (as onchain.deployment does through ape), create
         calls and puts at 90/100/110% of spot for each expiry, push spot and vols."""
         cfg = DeployConfig.load(ROOT / "deployments" / "local.yaml")
         gov = _Signer(gov_key).address

@@ -4,8 +4,8 @@ and the reverts of the engine and of the local mocks."""
 import ape
 import pytest
 
+from onchain.deployment import DeployConfig, deploy_protocol
 from risk.params import Limits, MarginParams
-from sims.deployment import DeployConfig, deploy_protocol
 
 WAD = 10**18
 USDC = 10**6

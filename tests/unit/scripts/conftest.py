@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sims.deployment import record_addresses
+from onchain.deployment import record_addresses
 
 ROOT = Path(__file__).resolve().parents[3]
 

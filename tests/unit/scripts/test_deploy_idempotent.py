@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pytest
 
-from sims.deployment import DeployConfig
+from onchain.deployment import DeployConfig
 
 ROOT = Path(__file__).resolve().parents[3]
 

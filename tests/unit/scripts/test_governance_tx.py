@@ -1,9 +1,8 @@
-"""sims.governance_tx: the checks `ape run params propose` makes before sending."""
+"""onchain.governance: the checks `ape run params propose` makes before sending."""
 
 import pytest
 
-from risk.params import MarginParams, PoolParams
-from sims.governance_tx import (
+from onchain.governance import (
     GRACE_PERIOD,
     ChangeError,
     apply_changes,
@@ -14,6 +13,7 @@ from sims.governance_tx import (
     parse_changes,
     proposal_status,
 )
+from risk.params import MarginParams, PoolParams
 
 WAD = 10**18
 DAY = 86_400

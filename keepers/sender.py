@@ -11,11 +11,11 @@ a nonce is too low. A transaction the node lost (a restart empties its pool) is
 broadcast again with the same signed bytes.
 
 Every signed transaction is handed to `on_broadcast` *before* it is sent, so the caller
-can persist it (sims.live.index_store): after a crash the keeper follows the recorded
+can persist it (keepers.state): after a crash the keeper follows the recorded
 hashes instead of sending again.
 
 Signers: a private key (ape test accounts, or any account exposing `.private_key`)
-signs with coincurve (sims.blocks._Signer); any other ape account (keystore accounts,
+signs with coincurve (onchain.blocks._Signer); any other ape account (keystore accounts,
 unlocked with `set_autosign`) signs through ape's `sign_transaction`.
 """
 
@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sims.blocks import _Signer
-from sims.live.rpc import CallReverted, Rpc, RpcError, RpcUnavailable
+from keepers.node import CallReverted, Rpc, RpcError, RpcUnavailable
+from onchain.blocks import _Signer
 
 GWEI = 10**9
 MIN_BUMP = 1.125
@@ -444,7 +444,7 @@ class Sender:
         call replayed on the state after its block."""
         if gas_used >= tx.gas:
             return "out of gas"
-        from sims.blocks import decode_revert
+        from onchain.blocks import decode_revert
 
         try:
             data = self.rpc.call("ots_getTransactionError", [tx_hash])

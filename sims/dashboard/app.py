@@ -1,6 +1,6 @@
 """The live dashboard (`optsim dashboard`): a Mesa SolaraViz page on a simulation you step.
 
-Display only. The simulation is sims.live_model.LiveMarketModel (the market model on its
+Display only. The simulation is sims.dashboard.model.LiveMarketModel (the market model on its
 own anvil); this module draws it. The page is Mesa's SolaraViz:
 
     sidebar   Reset / Play / Step, play and render intervals, the step counter, and the
@@ -34,13 +34,13 @@ import pandas as pd
 import solara
 from matplotlib.figure import Figure
 
-from sims.live_model import LiveMarketModel, current
+from sims.dashboard.model import LiveMarketModel, current
 from sims.scenarios import SCENARIOS
 
 # Mesa's ComponentsView calls a hook after an early return; solara warns when it loads it
 warnings.filterwarnings("ignore", message=".*ComponentsView: `use_state` found despite")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOUR = 3_600
 TITLE = "optsim dashboard"
 LIQUIDATION = "#c0392b"
@@ -287,7 +287,7 @@ Page = make_page()
 def server_command(port: int = 8765, host: str = "127.0.0.1") -> list[str]:
     """`solara run` on this module, in production mode: no reload, no browser opened, no
     look-up of solara's latest version."""
-    return [sys.executable, "-m", "solara", "run", "sims.app", "--host", host,
+    return [sys.executable, "-m", "solara", "run", "sims.dashboard.app", "--host", host,
             "--port", str(port), "--production", "--no-open", "--no-check-version"]  # fmt: skip
 
 

@@ -14,7 +14,14 @@ import click
 from ape.cli.commands import ConnectedProviderCommand, parse_network
 from ape.exceptions import ApeException
 
-from sims.deployment import DEPLOYMENTS, ConfigError, Deployment, attach, check_record, load_record
+from onchain.deployment import (
+    DEPLOYMENTS,
+    ConfigError,
+    Deployment,
+    attach,
+    check_record,
+    load_record,
+)
 
 
 class NetworkCommand(ConnectedProviderCommand):

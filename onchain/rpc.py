@@ -2,7 +2,7 @@
 
 Through ape or web3.py a contract read costs ~10 ms of Python overhead on anvil; the
 node itself answers in ~1 ms. The simulation, the keeper bots and the stateful tests read
-dozens of values per step, so calls are encoded by sims.abi from a cached ABI lookup and
+dozens of values per step, so calls are encoded by onchain.abi from a cached ABI lookup and
 sent as one JSON-RPC batch (or one Multicall) by the one transport here (`JsonRpc`).
 """
 
@@ -18,7 +18,7 @@ import requests
 from eth_abi import decode
 from eth_hash.auto import keccak
 
-from sims import abi
+from onchain import abi
 
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)

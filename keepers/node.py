@@ -8,7 +8,7 @@ with the decoded reason).
 
 `Contracts` holds the deployment's addresses and ABIs (ethpm ContractTypes from ape's
 project, no connection needed) and gives calldata, batched view reads in the shape
-sims.rpc.BatchReader returns, and decoded event logs.
+onchain.rpc.BatchReader returns, and decoded event logs.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sims.blocks import Event, EventDecoder, decode_revert
-from sims.rpc import JsonRpc, MethodAbi, RpcError, RpcUnavailable, ViewCall, pick_overload
+from onchain.blocks import Event, EventDecoder, decode_revert
+from onchain.rpc import JsonRpc, MethodAbi, RpcError, RpcUnavailable, ViewCall, pick_overload
 
 __all__ = ["CallReverted", "Contracts", "LiveChain", "Rpc", "RpcError", "RpcUnavailable"]
 
@@ -64,7 +64,7 @@ def result_of(method: str, response: dict) -> Any:
 
 
 class Contracts:
-    """Addresses and ABIs of the deployed contracts, by the names sims.deployment records.
+    """Addresses and ABIs of the deployed contracts, by the names onchain.deployment records.
 
     Args:
         addresses: name -> address ("market", "oracle", "config", ...).
@@ -100,7 +100,7 @@ class Contracts:
 
 
 class LiveChain:
-    """The `view` / `read` interface sims.accounts.AccountIndex reads through, on a node."""
+    """The `view` / `read` interface onchain.accounts.AccountIndex reads through, on a node."""
 
     def __init__(self, rpc: Rpc, contracts: Contracts):
         self.rpc = rpc

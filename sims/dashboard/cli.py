@@ -1,4 +1,4 @@
-"""`optsim dashboard [--port 8765] [--host 127.0.0.1]`: the live dashboard (sims.app).
+"""`optsim dashboard [--port 8765] [--host 127.0.0.1]`: the live dashboard (sims.dashboard.app).
 
 Runs solara's server on the dashboard page until Ctrl-C. The page starts a simulation on
 its own anvil when it opens; the chain stops when a new run replaces it and when the
@@ -34,7 +34,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
 
 
 def main(args: argparse.Namespace) -> int:
-    from sims.app import serve
+    from sims.dashboard.app import serve
 
     print(
         f"optsim dashboard: http://{args.host}:{args.port}/ (Ctrl-C stops it and its chain)",

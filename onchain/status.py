@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sims.governance_tx import GRACE_PERIOD, read_proposals
-from sims.rpc import BatchReader, RpcError, ViewCall
+from onchain.governance import GRACE_PERIOD, read_proposals
+from onchain.rpc import BatchReader, RpcError, ViewCall
 
 WAD = 10**18
 NEAR_MM = 1.2  # accounts with equity below this multiple of MM are listed

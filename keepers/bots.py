@@ -5,7 +5,7 @@ Every iteration of a bot:
 1. `sync`: reads the market's events from where its saved index stopped up to
    `confirmations` blocks behind the head (persisted), and the newer ones only to mark
    their accounts for re-reading; re-reads those accounts' cash and positions in one
-   batch (sims.accounts.AccountIndex);
+   batch (onchain.accounts.AccountIndex);
 2. `follow_pending`: follows any transaction recorded as pending (this run or before a
    restart) until it lands, is replaced, or is handed back as still pending;
 3. `act`: decides with agents.decisions and the risk engine, simulates every action
@@ -40,14 +40,14 @@ from typing import Any
 import numpy as np
 
 from agents import decisions
+from keepers.health import Metrics
+from keepers.node import CallReverted, Contracts, LiveChain, Rpc, RpcError, RpcUnavailable
+from keepers.sender import GWEI, GasStrategy, InFlight, Sender, TxResult
+from keepers.sources import CsvSource, FeedSource, SimSource
+from keepers.state import REWIND, KeeperState
+from onchain.accounts import AccountIndex, SeriesInfo
+from onchain.blocks import GAS_LIMITS
 from risk.params import LiquidationParams, MarginParams
-from sims.accounts import AccountIndex, SeriesInfo
-from sims.blocks import GAS_LIMITS
-from sims.live.health import Metrics
-from sims.live.index_store import REWIND, KeeperState
-from sims.live.rpc import CallReverted, Contracts, LiveChain, Rpc, RpcError, RpcUnavailable
-from sims.live.sender import GWEI, GasStrategy, InFlight, Sender, TxResult
-from sims.live.sources import CsvSource, FeedSource, SimSource
 
 WAD = 10**18
 HOUR = 3_600

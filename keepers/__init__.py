@@ -1,7 +1,7 @@
 """Keeper bots for live deployments: a liquidator, a settler and an oracle updater.
 
 The bots decide with agents.decisions (the rules the simulation's keeper agents use) and
-the risk engine (through sims.accounts.AccountIndex), and drive a real node over raw
+the risk engine (through onchain.accounts.AccountIndex), and drive a real node over raw
 JSON-RPC:
 
 - rpc.py: JSON-RPC with retries and back-off; the contracts' ABIs for calls and events;

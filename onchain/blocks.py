@@ -43,7 +43,7 @@ from eth_abi import decode
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from sims.rpc import JsonRpc, RpcError, decode_revert, method_abi
+from onchain.rpc import JsonRpc, RpcError, decode_revert, method_abi
 
 # Conservative gas limits per label, from benchmarks/protocol_chain.py (trade adding the
 # 5th position 0.99M with the pool's book valued in it, liquidating a 5-position account
@@ -181,8 +181,8 @@ class BlockResult:
 class Encoder:
     """Calldata from an ape contract instance, a method name and arguments.
 
-    The ABI lookup through ape costs ~0.5 ms; sims.rpc.method_abi does it once per
-    (contract, method, arity) and the arguments are then encoded by sims.abi alone.
+    The ABI lookup through ape costs ~0.5 ms; onchain.rpc.method_abi does it once per
+    (contract, method, arity) and the arguments are then encoded by onchain.abi alone.
     """
 
     def calldata(self, contract: Any, method: str, *args: Any) -> str:

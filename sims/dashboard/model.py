@@ -1,4 +1,4 @@
-"""A simulation that stays up between steps, for the dashboard (sims.app).
+"""A simulation that stays up between steps, for the dashboard (sims.dashboard.app).
 
 `run_simulation` (sims.runner) starts a chain, steps the model to the end and stops the
 chain in one call. The dashboard steps the model when its user presses a button, so
@@ -109,10 +109,10 @@ class LiveMarketModel(OptionsMarketModel):
         import ape
         from ape.logging import logger as ape_logger
 
-        from sims.chain import open_chain
-        from sims.deployment import deploy_protocol
-        from sims.quiet import silence_revert_traces
-        from sims.rpc import multicall_code
+        from onchain.deployment import deploy_protocol
+        from onchain.quiet import silence_revert_traces
+        from onchain.rpc import multicall_code
+        from onchain.session import open_chain
         from sims.runner import NETWORKS, START_TS, _deploy_config, market_path
 
         global _current

@@ -3,7 +3,7 @@ state read in batches.
 
 Two backends with one interface (`start`, `call`, `mine(timestamp) -> BlockResult`):
 
-- anvil: `sims.blocks.BlockBuilder` (one JSON-RPC batch per block, fee-ordered);
+- anvil: `onchain.blocks.BlockBuilder` (one JSON-RPC batch per block, fee-ordered);
 - ape's embedded chain (`EmbeddedBlocks`, below): the same signed transactions sent one
   at a time through the in-process node, highest tip first. py-evm mines every transaction
   in its own block, so the k-th transaction of a step is stamped `timestamp + k`; reverted
@@ -27,7 +27,7 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
-from sims.blocks import (
+from onchain.blocks import (
     DEFAULT_GAS_LIMIT,
     BlockResult,
     TxOutcome,
@@ -36,9 +36,9 @@ from sims.blocks import (
     _Signer,
     decode_revert,
 )
+from onchain.deployment import Deployment
+from onchain.rpc import BatchReader, RpcUnavailable, ViewCall
 from sims.config import SimConfigError
-from sims.deployment import Deployment
-from sims.rpc import BatchReader, RpcUnavailable, ViewCall
 
 ETH = 10**18
 AGENT_ETH = 1_000 * ETH  # each agent's gas money
@@ -183,7 +183,7 @@ class Chain:
     """Queued actions and batched reads on one deployed protocol.
 
     Args:
-        deployment: the contracts (sims.deployment.Deployment).
+        deployment: the contracts (onchain.deployment.Deployment).
         blocks: a BlockBuilder (anvil) or EmbeddedBlocks (ape's chain), started.
         reader: a BatchReader on the node's RPC endpoint; None reads through ape.
     """
@@ -268,7 +268,7 @@ def open_chain(
     Raises:
         SimConfigError: the embedded chain's test accounts cannot fund n agents.
     """
-    from ape import chain as ape_chain
+    from ape import onchain as ape_chain
 
     deployer = test_accounts[0]
     keys = derived_keys(seed, n)
@@ -276,7 +276,7 @@ def open_chain(
     agent_keys = [k.private_key for k in keys]
     builder: Any
     if kind == "anvil":
-        from sims.blocks import BlockBuilder
+        from onchain.blocks import BlockBuilder
 
         builder = BlockBuilder(
             provider.uri, [deployer.private_key, *agent_keys], contracts, revert_reasons=True
