@@ -12,7 +12,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-GWEI = 1e-9
+from risk.units import ETH, GWEI
+
+ETH_PER_GWEI = GWEI / ETH  # exactly the float 1e-9
 
 
 def oracle_update_due(
@@ -62,7 +64,7 @@ def liquidation_profit(
     unwinding the f share of the account's delta (slippage x f x hedge notional)."""
     f = liquidation_fraction(equity, mm, discount, im_factor, buffer)
     reward = f * discount * mm
-    gas = gas_units * gas_price_gwei * GWEI * gas_token_usd
+    gas = gas_units * gas_price_gwei * ETH_PER_GWEI * gas_token_usd
     return reward - gas - slippage * f * hedge_notional
 
 
@@ -82,7 +84,7 @@ def bid_tip_gwei(
     if profit_usd <= 0 or gas_units <= 0:
         return 0.0
     per_gas_usd = share * profit_usd / gas_units
-    return float(min(cap, per_gas_usd / (GWEI * gas_token_usd)))
+    return float(min(cap, per_gas_usd / (ETH_PER_GWEI * gas_token_usd)))
 
 
 def settle_candidates(

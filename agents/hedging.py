@@ -28,7 +28,7 @@ import numpy as np
 from risk.greeks import black_scholes
 
 if TYPE_CHECKING:
-    from sims.model import OptionsMarketModel
+    from agents.view import MarketView
 
 MIN_LIQUIDITY = 0.01  # the venue never has no depth at all: slippage stays finite
 
@@ -48,7 +48,7 @@ def book_delta(
     return float(np.dot(g.delta, size))
 
 
-def pool_delta(model: OptionsMarketModel) -> float:
+def pool_delta(model: MarketView) -> float:
     """The pool's net delta at the oracle's spot and vols: it holds the opposite of every
     account's positions (series not yet expired)."""
     m, spot = model, model.oracle.spot or model.spot
@@ -90,11 +90,11 @@ class PoolHedger(mesa.Agent):
         max_depth_share: the most of the available depth it takes in one step.
     """
 
-    model: OptionsMarketModel
+    model: MarketView
 
     def __init__(
         self,
-        model: OptionsMarketModel,
+        model: MarketView,
         band: float = 0.02,
         base_slippage: float = 0.0005,
         impact: float = 0.1,

@@ -13,20 +13,18 @@ from typing import TYPE_CHECKING, Any
 import mesa
 
 from agents import decisions
+from risk.units import WAD
 
 if TYPE_CHECKING:
-    from sims.model import OptionsMarketModel
-
-WAD = 10**18
-GWEI = 10**9
+    from agents.view import MarketView
 
 
 class Keeper(mesa.Agent):
     """An account that sends transactions and counts what became of them."""
 
-    model: OptionsMarketModel
+    model: MarketView
 
-    def __init__(self, model: OptionsMarketModel, account: str):
+    def __init__(self, model: MarketView, account: str):
         super().__init__(model)
         self.account = account
         self.sent = 0
@@ -47,7 +45,7 @@ class OracleUpdater(Keeper):
     threshold; stops while the scenario's oracle is down and lags by `lag_steps`."""
 
     def __init__(
-        self, model: OptionsMarketModel, account: str, deviation: float = 0.005, lag_steps: int = 0
+        self, model: MarketView, account: str, deviation: float = 0.005, lag_steps: int = 0
     ):
         super().__init__(model, account)
         self.deviation = deviation
@@ -87,9 +85,7 @@ class Liquidator(Keeper):
     """Finds accounts below MM with the risk engine at the price the oracle is about to
     show, and liquidates those whose reward beats gas (and slippage) now."""
 
-    def __init__(
-        self, model: OptionsMarketModel, account: str, capital_usdc: float, bid_share: float
-    ):
+    def __init__(self, model: MarketView, account: str, capital_usdc: float, bid_share: float):
         super().__init__(model, account)
         self.capital_usdc = capital_usdc
         self.bid_share = bid_share  # share of the expected profit bid as priority fee

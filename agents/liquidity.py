@@ -24,21 +24,20 @@ from typing import TYPE_CHECKING, Any
 
 import mesa
 
-if TYPE_CHECKING:
-    from sims.model import OptionsMarketModel
+from risk.units import USDC, YEAR_SEC
 
-USDC = 10**6
-YEAR = 365 * 86_400
+if TYPE_CHECKING:
+    from agents.view import MarketView
 
 
 class LiquidityProvider(mesa.Agent):
     """One LP account: capital in a wallet, shares in the pool, and the rules above."""
 
-    model: OptionsMarketModel
+    model: MarketView
 
     def __init__(
         self,
-        model: OptionsMarketModel,
+        model: MarketView,
         account: str,
         capital_usdc: float,
         run_fear: float = 0.6,
@@ -123,7 +122,7 @@ class LiquidityProvider(mesa.Agent):
         if len(self.prices) <= self.lookback or self.prices[-1 - self.lookback] <= 0:
             return None
         growth = self.prices[-1] / self.prices[-1 - self.lookback] - 1.0
-        return growth * YEAR / (self.lookback * self.model.cfg.step_seconds)
+        return growth * YEAR_SEC / (self.lookback * self.model.cfg.step_seconds)
 
     def yield_below_hurdle(self) -> bool:
         """Capital goes where it earns more: below the hurdle the pool is not worth its risk."""
@@ -139,7 +138,7 @@ class LiquidityProvider(mesa.Agent):
         self.model.send(self, "pool", "redeem", self.shares, label="redeem")
 
     def on_outcome(self, outcome: Any) -> None:
-        pool = str(self.model.contracts["pool"].address).lower()
+        pool = self.model.addresses["pool"].lower()
         for ev in outcome.events:
             if str(ev.address).lower() != pool:
                 continue

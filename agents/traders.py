@@ -15,14 +15,11 @@ from typing import TYPE_CHECKING, Any
 import mesa
 
 from risk.greeks import black_scholes
+from risk.units import DAY, HOUR, WAD
 
 if TYPE_CHECKING:
-    from sims.model import OptionsMarketModel
+    from agents.view import MarketView
 
-WAD = 10**18
-USDC = 10**6
-HOUR = 3_600
-DAY = 86_400
 MAX_PRICE = 10**30
 MAX_HELD = 7  # the market allows 8 positions per account: keep one slot free
 
@@ -30,11 +27,9 @@ MAX_HELD = 7  # the market allows 8 positions per account: keep one slot free
 class Trader(mesa.Agent):
     """An account on the market with a chance to act each step."""
 
-    model: OptionsMarketModel
+    model: MarketView
 
-    def __init__(
-        self, model: OptionsMarketModel, account: str, capital_usdc: float, activity: float
-    ):
+    def __init__(self, model: MarketView, account: str, capital_usdc: float, activity: float):
         super().__init__(model)
         self.account = account
         self.capital_usdc = capital_usdc
@@ -143,7 +138,7 @@ class DirectionalTrader(Trader):
 
     def __init__(
         self,
-        model: OptionsMarketModel,
+        model: MarketView,
         account: str,
         capital_usdc: float,
         activity: float,
@@ -224,7 +219,7 @@ class VolTrader(Trader):
 
     def __init__(
         self,
-        model: OptionsMarketModel,
+        model: MarketView,
         account: str,
         capital_usdc: float,
         activity: float,
@@ -347,7 +342,7 @@ class PutHedger(Trader):
 
     def __init__(
         self,
-        model: OptionsMarketModel,
+        model: MarketView,
         account: str,
         capital_usdc: float,
         spot_usd: float,

@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from risk.units import USDC, WAD
+
 ROOT = Path(__file__).resolve().parent.parent
-WAD = 10**18
-USDC = 10**6
 SIZES = (10, 100, 200, 1000)
 TRADERS = 200
 TXS_PER_SIZE = {"transfer": 3_000, "trade": 1_200}  # about this many per block size

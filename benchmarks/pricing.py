@@ -33,9 +33,9 @@ from scipy.special import ndtr
 
 from benchmarks import timing
 from risk.iv_baseline import deep_otm_options, plain_newton_implied_vol
+from risk.units import YEAR_SEC
 
 ROOT = Path(__file__).resolve().parent.parent
-YEAR_SEC = 31_536_000.0
 INV_SQRT_2PI = 0.3989422804014327
 
 

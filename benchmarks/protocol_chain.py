@@ -17,10 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from risk.units import DAY, USDC, WAD
+
 ROOT = Path(__file__).resolve().parent.parent
-WAD = 10**18
-USDC = 10**6
-DAY = 86_400
 
 
 def _setup_path() -> None:
@@ -120,7 +119,7 @@ def _batched_transfers(uri: str, token, sender, n: int = 500) -> float:
     from eth_account import Account
     from web3 import Web3
 
-    from onchain.rpc import ViewCall
+    from onchain.reader import ViewCall
 
     w3 = Web3(Web3.HTTPProvider(uri))
     key = sender.private_key

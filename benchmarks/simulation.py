@@ -26,7 +26,7 @@ import os
 import sys
 import time
 
-from sims.model import SimConfig
+from sims.config import SimConfig
 from sims.runner import run_simulation
 
 APE_SECONDS_PER_TX = 0.016  # ape's one-at-a-time send on anvil (protocol_chain: 60-65 tx/s)

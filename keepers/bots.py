@@ -41,18 +41,25 @@ import numpy as np
 
 from agents import decisions
 from keepers.health import Metrics
-from keepers.node import CallReverted, Contracts, LiveChain, Rpc, RpcError, RpcUnavailable
-from keepers.sender import GWEI, GasStrategy, InFlight, Sender, TxResult
+from keepers.sender import GasStrategy, InFlight, Sender, TxResult
 from keepers.sources import CsvSource, FeedSource, SimSource
 from keepers.state import REWIND, KeeperState
 from onchain.accounts import AccountIndex, SeriesInfo
 from onchain.blocks import GAS_LIMITS
-from risk.params import LiquidationParams, MarginParams
+from onchain.contracts import Contracts
+from onchain.reader import Read, Reader
+from onchain.rpc import CallReverted, JsonRpc, RpcError, RpcUnavailable
+from risk.params import LiquidationParams, MarginParams, OracleParams
+from risk.units import GWEI, HOUR, WAD
 
-WAD = 10**18
-HOUR = 3_600
 KINDS = ("liquidator", "settler", "oracle")
 MAX_VOLS_PER_PUSH = 16
+
+
+def keeper_rpc(uri: str, on_retry: Any = None) -> JsonRpc:
+    """The node's endpoint as a bot uses it: 10 s per request, three retries with back-off
+    before a transport failure is raised (RpcUnavailable: the runner waits and tries again)."""
+    return JsonRpc(uri, timeout=10.0, retries=3, on_retry=on_retry)
 
 
 class KeeperError(RuntimeError):
@@ -101,7 +108,7 @@ class Bot:
 
     def __init__(
         self,
-        rpc: Rpc,
+        rpc: JsonRpc,
         contracts: Contracts,
         sender: Sender,
         state: KeeperState,
@@ -111,7 +118,7 @@ class Bot:
     ):
         self.rpc = rpc
         self.contracts = contracts
-        self.chain = LiveChain(rpc, contracts)
+        self.reader = Reader(rpc, contracts)
         self.sender = sender
         self.state = state
         self.cfg = cfg
@@ -160,7 +167,7 @@ class Bot:
             st.last_block_hash = block["hash"] if block else None
         if number > max(target, st.last_block):  # newer, unconfirmed: re-read, do not persist
             self._apply_logs(self._logs(market, max(target, st.last_block) + 1, number), False)
-        self.index.refresh(self.chain)
+        self.index.refresh(self.reader)
         self.metrics.set("last_block", st.last_block)
         self.metrics.set("head_block", number)
         self.metrics.set("accounts", len(st.accounts))
@@ -245,7 +252,7 @@ class Bot:
         )  # fmt: skip
         if res.status in ("mined", "reverted") and res.logs:
             self._apply_logs(res.logs, persist=False)
-            self.index.refresh(self.chain)
+            self.index.refresh(self.reader)
 
     def execute(self, key: str, target: str, data: str, label: str, worth_it: Any) -> None:
         """Simulate, check the economics with `worth_it(gas, price_wei)`, record, send."""
@@ -328,13 +335,13 @@ class Liquidator(Bot):
         holds at most 8, and the keeper's capital is for liquidating): sell with a limit of 0,
         buy with a high cap. Keyed by the series, the size and the keeper's version, so one
         takeover is unwound at most once (a revert is not retried until the book changes)."""
-        ch = self.chain
+        r = self.reader
         tradeable = {sid for sid, s in self.index.series.items() if s.expiry > self.now + HOUR}
         orders = decisions.unwind_orders(self.held, tradeable)[: self.cfg.max_actions]
         self.metrics.set("unwind_orders", len(orders))
         if not orders:
             return
-        spot = ch.read([ch.view("oracle", "last_spot")])[0] / WAD
+        spot = r.get(r.spot())
         version = self.state.version(self.me)
         for sid, size in orders:
             limit = 10**30 if size > 0 else 0
@@ -343,41 +350,47 @@ class Liquidator(Bot):
                          self._budget(spot))  # fmt: skip
 
     def liquidate(self) -> None:
-        ch, idx = self.chain, self.index
+        r, idx = self.reader, self.index
         accounts = [a for a, p in idx.positions.items() if p and a != self.me]
         self.metrics.set("accounts_with_positions", len(accounts))
         if not accounts:
             return
         expiries = sorted({idx.series[s].expiry for a in accounts for s in idx.positions[a]})
-        calls = [
-            ch.view("oracle", "is_stale"), ch.view("oracle", "last_spot"),
-            ch.view("oracle", "round_id"), ch.view("config", "margin_params"),
-            ch.view("config", "liquidation_params"),
-        ] + [ch.view("oracle", "vols", e) for e in expiries]  # fmt: skip
-        v = ch.read(calls)
-        if v[0]:
+        v = r.read_named(
+            {
+                "stale": r.is_stale(),
+                "spot": r.spot(),
+                "round": r.round_id(),
+                "margin": r.margin_params(),
+                "liquidation": r.liquidation_params(),
+                **{("vol", e): r.vol(e) for e in expiries},
+            }
+        )
+        if v["stale"]:
             self.log.warning("oracle_stale", extra={"note": "liquidations revert until it updates"})
             return
-        spot, round_id = v[1] / WAD, int(v[2])
-        mp, lp = MarginParams.from_chain(v[3]), LiquidationParams.from_chain(v[4])
-        vol_of = {e: x / WAD for e, x in zip(expiries, v[5:], strict=True)}
+        spot, round_id = v["spot"], v["round"]
+        mp: MarginParams = v["margin"]
+        lp: LiquidationParams = v["liquidation"]
+        vol_of = {e: v[("vol", e)] for e in expiries}
         equity, margin = idx.margins(accounts, spot, vol_of, self.now, mp)
         order = decisions.liquidation_candidates(equity, margin.mm)
         self.metrics.set("below_mm", len(order))
         if not len(order):
             return
         picked = [int(i) for i in order[: self.cfg.max_actions]]
-        checks = ch.read_lenient(
-            [
-                ch.view("market", m, accounts[i])
+        checks = r.read_named(
+            {
+                (i, m): r.view("market", m, accounts[i])
                 for i in picked
                 for m in ("is_liquidatable", "discount")
-            ]
+            },
+            lenient=True,
         )
         slots = set(idx.positions.get(self.me, {}))  # this iteration's liquidations add to them
-        for n, i in enumerate(picked):
+        for i in picked:
             account = accounts[i]
-            liquidatable, discount = checks[2 * n], checks[2 * n + 1]
+            liquidatable, discount = checks[(i, "is_liquidatable")], checks[(i, "discount")]
             if not liquidatable:
                 self.metrics.inc("engine_disagreements")
                 self.log.info("skipped", extra={"account": account, "why": "market says healthy"})
@@ -412,15 +425,13 @@ class Settler(Bot):
     kind = "settler"
 
     def act(self) -> None:
-        ch, idx = self.chain, self.index
+        r, idx = self.reader, self.index
         expired = sorted({s.expiry for s in idx.series.values() if s.expiry <= self.now})
         if not expired:
             return
-        calls = [ch.view("oracle", "settlement_price", e) for e in expired]
-        calls.append(ch.view("oracle", "last_spot"))
-        v = ch.read(calls)
-        settled = {e: p / WAD for e, p in zip(expired, v[:-1], strict=True)}
-        spot = v[-1] / WAD
+        v = r.read_named({"spot": r.spot(), **{e: r.settlement_price(e) for e in expired}})
+        settled = {e: v[e] for e in expired}
+        spot = v["spot"]
         expiry_of = {sid: s.expiry for sid, s in idx.series.items()}
         pairs = decisions.settle_candidates(idx.positions, expiry_of, settled, self.now)
         self.metrics.set("settle_candidates", len(pairs))
@@ -430,7 +441,7 @@ class Settler(Bot):
                          self._budget(spot))  # fmt: skip
         # series nobody holds are retired whatever else waits (a settlement that reverted
         # or costs too much must not hold up the live list); the rule never picks a held one
-        (live,) = ch.read([ch.view("market", "live_series_ids")])
+        live = r.get(r.live_series())
         retire = decisions.retirable_series(live, idx.positions, expiry_of, settled, self.now)
         self.metrics.set("retire_candidates", len(retire))
         for sid in retire[: self.cfg.max_actions]:
@@ -449,13 +460,13 @@ class OracleUpdater(Bot):
 
     def preflight(self) -> None:
         super().preflight()
-        ch = self.chain
+        r = self.reader
         if isinstance(self.source, FeedSource) and self.source.pull:
-            feed = ch.read([ch.view("oracle", "feed")])[0]
+            feed = r.get(Read(r.view("oracle", "feed"), str))
             if int(feed, 16) == 0:
                 raise KeeperError("--source feed: the Oracle has no feed set; nothing was sent")
             return
-        allowed = ch.read([ch.view("oracle", "updaters", self.sender.address)])[0]
+        allowed = r.read([r.view("oracle", "updaters", self.sender.address)])[0]
         if not allowed:
             raise KeeperError(
                 f"{self.sender.address} is not an updater of the Oracle "
@@ -464,31 +475,37 @@ class OracleUpdater(Bot):
             )
 
     def act(self) -> None:
-        ch, idx, now = self.chain, self.index, self.now
+        r, idx, now = self.reader, self.index, self.now
         live = sorted({s.expiry for s in idx.series.values() if s.expiry > now})
         live = live[:MAX_VOLS_PER_PUSH]
         past = sorted({s.expiry for s in idx.series.values() if s.expiry <= now})
-        calls = [
-            ch.view("oracle", "last_spot"), ch.view("oracle", "updated_at"),
-            ch.view("oracle", "round_id"), ch.view("oracle", "params"), ch.view("oracle", "feed"),
-        ]  # fmt: skip
-        calls += [ch.view("oracle", "vols", e) for e in live]
-        calls += [ch.view("oracle", "settlement_price", e) for e in past]
-        v = ch.read(calls)
-        last_spot, updated_at, round_id = v[0] / WAD, int(v[1]), int(v[2])
-        heartbeat, staleness, dev_spot, dev_vol = (int(x) for x in v[3])
-        vols_now = dict(zip(live, (x / WAD for x in v[5 : 5 + len(live)]), strict=True))
-        awaiting = [e for e, p in zip(past, v[5 + len(live) :], strict=True) if p == 0]
+        v = r.read_named(
+            {
+                "spot": r.spot(),
+                "updated_at": r.updated_at(),
+                "round": r.round_id(),
+                "oracle": r.oracle_params(),
+                "feed": r.view("oracle", "feed"),
+                **{("vol", e): r.vol(e) for e in live},
+                **{("settlement", e): r.settlement_price(e) for e in past},
+            }
+        )
+        last_spot, updated_at, round_id = v["spot"], v["updated_at"], v["round"]
+        op: OracleParams = v["oracle"]
+        vols_now = {e: v[("vol", e)] for e in live}
+        awaiting = [e for e in past if v[("settlement", e)] == 0]
         src = self.source
         if isinstance(src, FeedSource):
-            feed = src.address or v[4]
-            rd, dec = ch.read(
-                [self._at(ch.view("oracle", "latestRoundData"), feed),
-                 self._at(ch.view("oracle", "decimals"), feed)]
-            )  # fmt: skip
+            feed = src.address or v["feed"]
+            rd, dec = r.read(
+                [
+                    r.view("oracle", "latestRoundData").at(feed),
+                    r.view("oracle", "decimals").at(feed),
+                ]
+            )
             quote = src.quote_from(rd, int(dec))
             if quote is not None and (
-                quote.round_time <= updated_at or quote.round_time + staleness < now
+                quote.round_time <= updated_at or quote.round_time + op.staleness_limit < now
             ):
                 quote = None  # nothing newer than what the oracle has, or a stale round
         else:
@@ -497,7 +514,7 @@ class OracleUpdater(Bot):
             self.log.info("no_quote", extra={"source": src.kind, "now": now})
             return
         due = decisions.oracle_update_due(
-            now, updated_at, last_spot, quote.spot, heartbeat, self.cfg.deviation
+            now, updated_at, last_spot, quote.spot, op.heartbeat, self.cfg.deviation
         )
         self.metrics.set("source_spot", quote.spot)
         if not (due or awaiting):
@@ -506,7 +523,9 @@ class OracleUpdater(Bot):
             data = self.contracts.calldata("oracle", "pull_from_feed")
             key, label = f"pull:{round_id}", "push"
         else:
-            price = decisions.clamp_to_deviation(quote.spot, last_spot, 0.99 * dev_spot / WAD)
+            price = decisions.clamp_to_deviation(
+                quote.spot, last_spot, 0.99 * op.max_spot_deviation
+            )
             exps, vols = [], []
             for e in live:
                 current = vols_now.get(e, 0.0)
@@ -514,7 +533,9 @@ class OracleUpdater(Bot):
                 if target <= 0:
                     continue
                 if current > 0:
-                    target = decisions.clamp_to_deviation(target, current, 0.99 * dev_vol / WAD)
+                    target = decisions.clamp_to_deviation(
+                        target, current, 0.99 * op.max_vol_deviation
+                    )
                 exps.append(e)
                 vols.append(int(target * WAD))
             data = self.contracts.calldata("oracle", "push", int(price * WAD), exps, vols)
@@ -523,20 +544,13 @@ class OracleUpdater(Bot):
         facts = {"spot": round(quote.spot, 4), "awaiting_settlement": len(awaiting)}
         self.execute(key, "oracle", data, label, self._budget(last_spot, facts))
 
-    @staticmethod
-    def _at(call: Any, address: str) -> Any:
-        """The same view at another address (a feed answers the Oracle's own ABI)."""
-        from dataclasses import replace
-
-        return replace(call, to=str(address))
-
 
 BOTS: dict[str, type[Bot]] = {"liquidator": Liquidator, "settler": Settler, "oracle": OracleUpdater}
 
 
 def build_bot(
     cfg: KeeperConfig,
-    rpc: Rpc,
+    rpc: JsonRpc,
     contracts: Contracts,
     signer: Any,
     state_path: Any,

@@ -15,7 +15,7 @@ can persist it (keepers.state): after a crash the keeper follows the recorded
 hashes instead of sending again.
 
 Signers: a private key (ape test accounts, or any account exposing `.private_key`)
-signs with coincurve (onchain.blocks._Signer); any other ape account (keystore accounts,
+signs with coincurve (onchain.signer.Signer); any other ape account (keystore accounts,
 unlocked with `set_autosign`) signs through ape's `sign_transaction`.
 """
 
@@ -28,10 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from keepers.node import CallReverted, Rpc, RpcError, RpcUnavailable
-from onchain.blocks import _Signer
+from onchain.rpc import CallReverted, JsonRpc, RpcError, RpcUnavailable
+from onchain.signer import Signer
+from risk.units import GWEI
 
-GWEI = 10**9
 MIN_BUMP = 1.125
 DROP_AFTER_S = 3.0  # a used nonce without a receipt of ours this long: another tx took it
 
@@ -108,7 +108,7 @@ class KeySigner:
     """Signs with a private key (coincurve; identical bytes to eth-account's)."""
 
     def __init__(self, key: str | bytes):
-        self._signer = _Signer(key)
+        self._signer = Signer(key)
         self.address = self._signer.address
 
     def sign(
@@ -235,7 +235,7 @@ class Sender:
 
     def __init__(
         self,
-        rpc: Rpc,
+        rpc: JsonRpc,
         signer: KeySigner | ApeAccountSigner,
         chain_id: int,
         gas: GasStrategy,
@@ -444,7 +444,7 @@ class Sender:
         call replayed on the state after its block."""
         if gas_used >= tx.gas:
             return "out of gas"
-        from onchain.blocks import decode_revert
+        from onchain.rpc import decode_revert
 
         try:
             data = self.rpc.call("ots_getTransactionError", [tx_hash])

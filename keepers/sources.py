@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-HOUR = 3_600
-YEAR = 365 * 86_400
+from risk.units import HOUR, YEAR_SEC
 
 
 class SourceError(ValueError):
@@ -92,7 +91,7 @@ class SimSource:
             return None
         hour = now // HOUR
         z = np.random.default_rng([self.seed, hour]).standard_normal()
-        step = self.vol * math.sqrt(HOUR / YEAR) * z - 0.5 * self.vol**2 * HOUR / YEAR
+        step = self.vol * math.sqrt(HOUR / YEAR_SEC) * z - 0.5 * self.vol**2 * HOUR / YEAR_SEC
         return Quote(chain_spot * math.exp(step), self.vol, hour * HOUR)
 
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from onchain.reader import Read, Reader
 from risk.book import Book
 from risk.margin import Margin
 from risk.margin_batch import accounts_margin
 from risk.params import MarginParams
+from risk.units import WAD
 
-WAD = 10**18
-USDC = 10**6
 ACCOUNT_EVENTS = ("Deposit", "Withdraw", "Trade", "Liquidation", "Settled", "BadDebt")
 
 
@@ -66,32 +66,29 @@ class AccountIndex:
                     sid, a["strike"] / WAD, int(a["expiry"]), bool(a["is_call"])
                 )
 
-    def refresh(self, chain: Any) -> int:
+    def refresh(self, reader: Reader) -> int:
         """Re-read the stale accounts' cash and positions in one batch; returns how many."""
         stale = sorted(self.stale)
         if not stale:
             return 0
-        calls = []
+        calls: list[Read] = []
         for a in stale:
-            calls += [chain.view("market", "cash", a), chain.view("market", "positions", a)]
-        values = chain.read(calls)
+            calls += [reader.cash(a), reader.positions(a)]
+        values = reader.read(calls)
         for i, a in enumerate(stale):
             cash, book = values[2 * i], values[2 * i + 1]
-            self.cash[a] = cash / USDC
-            self.positions[a] = {int(sid): size / WAD for sid, size in book if size != 0}
-            self.raw_positions[a] = {int(sid): int(size) for sid, size in book if size != 0}
+            self.cash[a] = cash
+            self.positions[a] = {sid: size / WAD for sid, size in book.items()}
+            self.raw_positions[a] = book
         missing = {sid for p in self.positions.values() for sid in p} - set(self.series)
         if missing:
-            self.load_series(chain, sorted(missing))
+            self.load_series(reader, sorted(missing))
         self.stale.clear()
         return len(stale)
 
-    def load_series(self, chain: Any, ids: list[int]) -> None:
-        for sid, s in zip(
-            ids, chain.read([chain.view("market", "series", i) for i in ids]), strict=True
-        ):
-            strike, expiry, is_call = s[0], s[1], s[2]
-            self.series[sid] = SeriesInfo(sid, strike / WAD, int(expiry), bool(is_call))
+    def load_series(self, reader: Reader, ids: list[int]) -> None:
+        for sid, s in zip(ids, reader.read([reader.series(i) for i in ids]), strict=True):
+            self.series[sid] = SeriesInfo(sid, s.strike, s.expiry, s.is_call)
 
     # --- margin with the risk engine ---
 

@@ -3,7 +3,7 @@
 Through ape a transaction costs ~30 ms of Python overhead on anvil; the node itself needs
 well under a millisecond for a token transfer. The builder therefore talks raw JSON-RPC:
 
-1. `add()` queues `TxRequest`s for the current block (calldata from `Encoder`);
+1. `add()` queues `TxRequest`s for the current block (calldata from onchain.abi);
 2. `mine(timestamp)` signs every request locally (EIP-1559, explicit nonces tracked per
    sender), sends them as ONE batch of ``eth_sendRawTransaction``, mines exactly one block
    with ``evm_mine [{"timestamp": ts, "blocks": 1}]``, and reads all receipts and the block
@@ -33,17 +33,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-import coincurve
-from eth_abi import decode
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
 
-from onchain.rpc import JsonRpc, RpcError, decode_revert, method_abi
+from onchain.abi import method_abi
+from onchain.events import Event, EventDecoder
+from onchain.rpc import JsonRpc, RpcError, decode_revert
+from onchain.signer import Signer
 
 # Conservative gas limits per label, from benchmarks/protocol_chain.py (trade adding the
 # 5th position 0.99M with the pool's book valued in it, liquidating a 5-position account
@@ -63,9 +62,6 @@ GAS_LIMITS: dict[str, int] = {
     "push": 600_000,
 }
 DEFAULT_GAS_LIMIT = 1_000_000
-
-__all__ = ["BlockBuilder", "BlockResult", "Encoder", "Event", "EventDecoder", "TxOutcome",
-           "TxQueue", "TxRequest", "decode_revert", "sign_transaction"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -91,16 +87,6 @@ class TxRequest:
     label: str = ""
     tag: Any = None
     value: int = 0
-
-
-@dataclass(frozen=True)
-class Event:
-    """A decoded log: the event's name and its arguments by name (ape's names and types)."""
-
-    name: str
-    args: dict[str, Any]
-    address: str
-    log_index: int
 
 
 @dataclass
@@ -175,198 +161,7 @@ class BlockResult:
         return Counter(o.reason or "" for o in self.outcomes if o.reverted)
 
 
-# --- calldata ---
-
-
-class Encoder:
-    """Calldata from an ape contract instance, a method name and arguments.
-
-    The ABI lookup through ape costs ~0.5 ms; onchain.rpc.method_abi does it once per
-    (contract, method, arity) and the arguments are then encoded by onchain.abi alone.
-    """
-
-    def calldata(self, contract: Any, method: str, *args: Any) -> str:
-        return method_abi(contract, method, len(args)).calldata(args)
-
-
-# --- events ---
-
-
-@lru_cache(maxsize=4096)
-def _checksum(address: str) -> str:
-    return to_checksum_address(address)
-
-
-def _word_reader(typ: str) -> Callable[[bytes], Any] | None:
-    """A decoder of one 32-byte ABI word of a static type, or None for other types.
-
-    eth_abi.decode costs ~40 us a call; events are decoded for every receipt, and all the
-    protocol's event arguments but strings are single words.
-    """
-    if typ.startswith("uint"):
-        return lambda w: int.from_bytes(w, "big")
-    if typ.startswith("int"):
-        return lambda w: int.from_bytes(w, "big", signed=True)
-    if typ == "address":
-        return lambda w: _checksum("0x" + w[12:].hex())
-    if typ == "bool":
-        return lambda w: w != bytes(32)
-    if typ.startswith("bytes") and typ[5:].isdigit():
-        size = int(typ[5:])
-        return lambda w: w[:size]
-    return None
-
-
-def _as_ape(value: Any, typ: str) -> Any:
-    """eth_abi's values as ape gives them: checksummed addresses, lists for arrays."""
-    if typ == "address":
-        return _checksum(value)
-    if typ == "address[]" and isinstance(value, tuple):
-        return [_checksum(v) for v in value]
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-@dataclass(frozen=True)
-class _EventSpec:
-    name: str
-    inputs: list[tuple[str, str, bool]]  # name, canonical type, indexed
-    readers: list[Callable[[bytes], Any] | None]  # per input; None: decode with eth_abi
-    data_fast: bool  # every non-indexed input is one static word
-
-
-class EventDecoder:
-    """Decode receipt logs with the ABIs of the given ape contract instances.
-
-    Keys are (contract address, topic0), so two contracts may declare events with the same
-    signature but different indexed arguments. Indexed arguments of dynamic types (strings,
-    arrays) are only their hash in the log: they are returned as the raw 32-byte topic.
-    """
-
-    def __init__(self, contracts: Iterable[Any] = ()) -> None:
-        self._events: dict[tuple[str, str], _EventSpec] = {}
-        for c in contracts:
-            self.add(c)
-
-    def add(self, contract: Any) -> None:
-        address = str(contract.address).lower()
-        for abi in contract.contract_type.events:
-            if getattr(abi, "anonymous", False):
-                continue
-            topic0 = "0x" + keccak(abi.selector.encode()).hex()
-            inputs = [(i.name, i.canonical_type, bool(i.indexed)) for i in abi.inputs]
-            readers = [_word_reader(t) for _, t, _ in inputs]
-            fast = all(
-                r is not None for r, (_, _, ix) in zip(readers, inputs, strict=True) if not ix
-            )
-            self._events[(address, topic0)] = _EventSpec(abi.name, inputs, readers, fast)
-
-    def decode(self, log: dict) -> Event | None:
-        """An RPC log dict as an Event, or None if its contract or event is unknown."""
-        topics = log["topics"]
-        if not topics:
-            return None
-        spec = self._events.get((log["address"].lower(), topics[0].lower()))
-        if spec is None:
-            return None
-        data = bytes.fromhex(log["data"][2:])
-        if spec.data_fast:
-            words = iter([data[i : i + 32] for i in range(0, len(data), 32)])
-            values = None
-        else:
-            types = [t for _, t, ix in spec.inputs if not ix]
-            values = iter(decode(types, data))
-        topic_values = iter(topics[1:])
-        args: dict[str, Any] = {}
-        for (arg_name, typ, indexed), read in zip(spec.inputs, spec.readers, strict=True):
-            if indexed:
-                raw = bytes.fromhex(next(topic_values)[2:])
-                args[arg_name] = read(raw) if read is not None else raw
-            elif values is None:
-                args[arg_name] = read(next(words))  # type: ignore[misc]
-            else:
-                args[arg_name] = _as_ape(next(values), typ)
-        return Event(spec.name, args, _checksum(log["address"]), int(log["logIndex"], 16))
-
-
-# --- signing ---
-
-
-def _rlp_bytes(b: bytes) -> bytes:
-    if len(b) == 1 and b[0] < 0x80:
-        return b
-    return _rlp_prefix(len(b), 0x80) + b
-
-
-def _rlp_int(i: int) -> bytes:
-    return _rlp_bytes(i.to_bytes((i.bit_length() + 7) // 8, "big")) if i else b"\x80"
-
-
-def _rlp_prefix(length: int, offset: int) -> bytes:
-    """RLP length prefix: offset 0x80 for byte strings, 0xc0 for lists."""
-    if length <= 55:
-        return bytes([offset + length])
-    size = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([offset + 55 + len(size)]) + size
-
-
-def _rlp_list(items: list[bytes]) -> bytes:
-    payload = b"".join(items)
-    return _rlp_prefix(len(payload), 0xC0) + payload
-
-
-class _Signer:
-    """EIP-1559 signing with coincurve: ~0.25 ms per transaction against eth-account's ~1.5 ms.
-
-    The bytes are identical to eth_account's (tests/sims/test_block_signing.py checks it).
-    """
-
-    def __init__(self, key: str | bytes):
-        raw = (
-            bytes.fromhex(key[2:] if key.startswith("0x") else key) if isinstance(key, str) else key
-        )
-        self.key = coincurve.PrivateKey(raw)
-        public = self.key.public_key.format(compressed=False)[1:]
-        self.address = to_checksum_address(keccak(public)[-20:])
-
-    def sign(
-        self,
-        chain_id: int,
-        nonce: int,
-        tip: int,
-        max_fee: int,
-        gas: int,
-        to: str | None,
-        value: int,
-        data: bytes,
-    ) -> bytes:
-        # pyrlp's generic encoder took half the signing time; the fields are fixed here
-        to_bytes = bytes.fromhex(to[2:]) if to else b""
-        fields = [
-            _rlp_int(chain_id),
-            _rlp_int(nonce),
-            _rlp_int(tip),
-            _rlp_int(max_fee),
-            _rlp_int(gas),
-            _rlp_bytes(to_bytes),
-            _rlp_int(value),
-            _rlp_bytes(data),
-            b"\xc0",  # empty access list
-        ]
-        digest = keccak(b"\x02" + _rlp_list(fields))
-        sig = self.key.sign_recoverable(digest, hasher=None)
-        r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big")
-        return b"\x02" + _rlp_list([*fields, _rlp_int(sig[64]), _rlp_int(r), _rlp_int(s)])
-
-
-def sign_transaction(key: str | bytes, chain_id: int, nonce: int, req: TxRequest, max_fee: int):
-    """Signed raw EIP-1559 transaction bytes of `req` (for tests and one-off use)."""
-    data = bytes.fromhex(req.data[2:] if req.data.startswith("0x") else req.data)
-    return _Signer(key).sign(chain_id, nonce, req.tip, max_fee, req.gas, req.to, req.value, data)
-
-
-# --- the builder ---
+# --- the builder ---# --- the builder ---
 
 
 class TxQueue:
@@ -389,8 +184,7 @@ class TxQueue:
         gas_limits: dict[str, int] | None = None,
         default_gas: int = DEFAULT_GAS_LIMIT,
     ):
-        self.signers = {s.address.lower(): s for s in (_Signer(k) for k in keys)}
-        self.encoder = Encoder()
+        self.signers = {s.address.lower(): s for s in (Signer(k) for k in keys)}
         self.decoder = EventDecoder(contracts)
         self.revert_reasons = revert_reasons
         self.gas_limits = {**GAS_LIMITS, **(gas_limits or {})}
@@ -425,7 +219,7 @@ class TxQueue:
             TxRequest(
                 sender=str(getattr(sender, "address", sender)),
                 to=str(contract.address),
-                data=self.encoder.calldata(contract, method, *args),
+                data=method_abi(contract.contract_type, method, len(args)).calldata(args),
                 gas=gas or self.gas_limits.get(label, self.default_gas),
                 tip=tip,
                 label=label,
@@ -443,7 +237,8 @@ class BlockBuilder(TxQueue):
     """Collect a step's transactions and mine them as one block on anvil.
 
     Args:
-        uri: the node's JSON-RPC endpoint (ape-foundry's ``provider.uri`` or any anvil).
+        rpc: the node's JSON-RPC endpoint (ape-foundry's ``provider.uri`` or any anvil), or
+            a JsonRpc to share with a reader.
         keys, contracts, revert_reasons, gas_limits, default_gas: see `TxQueue`
             (revert reasons cost one extra batch per block with reverts; ~1-3 ms per
             reverted transaction on anvil).
@@ -454,7 +249,7 @@ class BlockBuilder(TxQueue):
 
     def __init__(
         self,
-        uri: str,
+        rpc: str | JsonRpc,
         keys: Iterable[str | bytes],
         contracts: Iterable[Any] = (),
         *,
@@ -468,8 +263,8 @@ class BlockBuilder(TxQueue):
             keys, contracts, revert_reasons=revert_reasons, gas_limits=gas_limits,
             default_gas=default_gas,
         )  # fmt: skip
-        self.uri = uri
-        self.rpc = JsonRpc(uri, timeout=timeout)
+        self.rpc = rpc if isinstance(rpc, JsonRpc) else JsonRpc(rpc, timeout=timeout)
+        self.uri = self.rpc.uri
         self.fit_gas_limit = fit_gas_limit
         self.base_fee = 0
         self.block_gas_limit = 0

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from onchain.contracts import CONTRACT_TYPES
 from risk.params import (
     GROUPS,
     Limits,
@@ -28,11 +29,11 @@ from risk.params import (
     PoolParams,
     RateLimit,
 )
+from risk.units import DAY, WAD
 
-WAD = 10**18
-DAY = 86_400
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENTS = ROOT / "deployments"
+LOCAL_CONFIG = DEPLOYMENTS / "local.yaml"  # the local chains' deployment (simulations, tests)
 
 # Gas of a deployment, measured on the embedded chain with deployments/local.yaml
 # (15.6M for the contracts, wiring and first oracle push, 114k-190k per series); the
@@ -40,17 +41,6 @@ DEPLOYMENTS = ROOT / "deployments"
 DEPLOY_GAS_BASE = 15_700_000
 DEPLOY_GAS_PER_SERIES = 190_000
 DEPLOY_GAS_MARGIN = 1.3
-
-# recorded name -> contract type in this project (the token only when it is the mock)
-CONTRACT_TYPES = {
-    "token": "usdc_mock",
-    "engine": "MarginEngine",
-    "oracle": "Oracle",
-    "config": "RiskConfig",
-    "market": "OptionMarket",
-    "pool": "LiquidityPool",
-    "timelock": "Timelock",
-}
 
 
 class ConfigError(ValueError):
@@ -187,10 +177,11 @@ class Deployment:
     start_block: int | None = None  # first block of the deployment (events are read from it)
 
     def addresses(self) -> dict[str, str]:
-        return {
-            name: str(getattr(self, name).address)
-            for name in ("token", "oracle", "engine", "config", "market", "pool", "timelock")
-        }
+        return {name: str(c.address) for name, c in self.handles(CONTRACT_TYPES).items()}
+
+    def handles(self, names: Iterable[str]) -> dict[str, Any]:
+        """The ape contract instances of the named contracts."""
+        return {name: getattr(self, name) for name in names}
 
 
 def _resolve(who: str, deployer: Any) -> str:

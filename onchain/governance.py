@@ -1,12 +1,8 @@
 """Parameter changes through the timelock: build, check, encode and decode them.
 
 `scripts/params.py` uses this module to refuse a change *before* sending it, with the
-same rules the contracts apply when the change executes: the hard bounds of
-risk/params.py and param_guard's rate limit (per field: at most `max_rel_change` of
-the current value per update, or of the upper bound when the value is 0, and at least
-`min_interval` seconds since the field last changed; margin.spot_steps is bounded but
-not rate limited). The rate limit is checked at the proposal's eta, the earliest moment
-it can execute.
+rules the contracts apply when the change executes (risk.param_guard: hard bounds and
+the rate limit, checked at the proposal's eta, the earliest moment it can execute).
 
 The checks work on the integer struct values the contracts hold, so fields a change
 leaves alone are sent back bit for bit. The first half of the module is pure (no
@@ -17,48 +13,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
 
-from risk.params import GROUPS, Field, ParamError, ParamGroup, RateLimit
-
-WAD = 10**18
-DAY = 86_400
-GRACE_PERIOD = 14 * DAY  # Timelock.GRACE_PERIOD: a queued change expires eta + this
+from risk.param_guard import (
+    GRACE_PERIOD,
+    SETTERS,
+    Refusal,
+    check_bounds,
+    check_rate_limit,
+    format_human,
+    format_value,
+)
+from risk.params import GROUPS, Field, ParamGroup, RateLimit
+from risk.units import DAY
 
 # Timelock.Proposal.state
 STATE_NAMES = {0: "none", 1: "queued", 2: "executed", 3: "vetoed"}
 QUEUED = 1
 
-# group -> (contract holding it, its setter, its public getter)
-TARGETS = {
-    "margin": ("config", "set_margin_params", "margin_params"),
-    "liquidation": ("config", "set_liquidation_params", "liquidation_params"),
-    "oracle": ("oracle", "set_oracle_params", "params"),
-    "pool": ("config", "set_pool_params", "pool_params"),
-    "limits": ("config", "set_limits", "limits"),
-}
-# fields the contracts check against bounds only (RiskConfig._check_margin passes False)
-NOT_RATE_LIMITED = {("margin", "spot_steps")}
-
 
 class ChangeError(ValueError):
     """A change that cannot be built (unknown group or field, not a number)."""
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why the contracts would refuse a change of one field."""
-
-    field: str  # "<group>.<field>"
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)
@@ -71,7 +50,7 @@ class DecodedCall:
     raw: tuple[int, ...]
 
     def describe(self) -> str:
-        args = ", ".join(f"{k}={_fmt_human(v)}" for k, v in self.values.items())
+        args = ", ".join(f"{k}={format_human(v)}" for k, v in self.values.items())
         return f"{self.function}({args})"
 
 
@@ -94,7 +73,7 @@ def encode_set(group: str, raw: Sequence[int]) -> bytes:
     n = len(cls.FIELDS)
     if len(raw) != n:
         raise ChangeError(f"{group}: {n} fields expected, got {len(raw)}")
-    sig = _struct_sig(TARGETS[group][1], n)
+    sig = _struct_sig(SETTERS[group].function, n)
     return function_signature_to_4byte_selector(sig) + encode(
         [f"({','.join(['uint256'] * n)})"], [tuple(int(x) for x in raw)]
     )
@@ -102,7 +81,8 @@ def encode_set(group: str, raw: Sequence[int]) -> bytes:
 
 def _decoders() -> dict[bytes, tuple[str, str | None, list[str], tuple[Field, ...]]]:
     out: dict[bytes, tuple[str, str | None, list[str], tuple[Field, ...]]] = {}
-    for group, (_, setter, _) in TARGETS.items():
+    for group, target in SETTERS.items():
+        setter = target.function
         fields = GROUPS[group].FIELDS
         sig = _struct_sig(setter, len(fields))
         types = [f"({','.join(['uint256'] * len(fields))})"]
@@ -197,82 +177,6 @@ def apply_changes(
     return tuple(int(changes.get(f.name, v)) for f, v in zip(fields, current, strict=True))
 
 
-def check_bounds(group: str, new: Sequence[int]) -> list[Refusal]:
-    """Hard bounds of every field and the cross-field rules (risk.params, the contracts')."""
-    cls = group_class(group)
-    out = []
-    for f, v in zip(cls.FIELDS, new, strict=True):
-        if not f.lo <= v <= f.hi:
-            out.append(
-                Refusal(
-                    f"{group}.{f.name}",
-                    f"{group}.{f.name} = {_fmt(f, v)} outside allowed range {f.describe_range()}",
-                )
-            )
-    if not out:
-        try:
-            cls.from_chain(new)._check_relations()
-        except ParamError as exc:
-            name = str(exc).split(" ", 1)[0]
-            out.append(Refusal(name, str(exc)))
-    return out
-
-
-def check_rate_limit(
-    group: str,
-    old: Sequence[int],
-    new: Sequence[int],
-    max_rel_change: int,
-    min_interval: int,
-    last_updates: Sequence[int],
-    at: int,
-) -> list[Refusal]:
-    """param_guard._check_field's rate limit, for every changed field, at time `at`.
-
-    Args:
-        old, new: the struct in force and the proposed one (chain units).
-        max_rel_change: 1e18 = 100% of the current value (of the upper bound if it is 0).
-        min_interval: seconds between two changes of one field.
-        last_updates: per field, the time it last changed (0: never).
-        at: when the change would execute (a proposal's eta).
-    """
-    fields = group_class(group).FIELDS
-    out = []
-    for i, f in enumerate(fields):
-        o, n = int(old[i]), int(new[i])
-        if n == o or (group, f.name) in NOT_RATE_LIMITED:
-            continue
-        name = f"{group}.{f.name}"
-        last = int(last_updates[i])
-        if last != 0 and at < last + min_interval:
-            ready = last + min_interval
-            out.append(
-                Refusal(
-                    name,
-                    f"{name} changed too recently: last change {_when(last)}, at most one "
-                    f"change per {min_interval} s, so it may next change at {_when(ready)} "
-                    f"({ready - at} s after this change could execute)",
-                )
-            )
-            continue
-        scale = o if o != 0 else f.hi
-        allowed = max_rel_change * scale // WAD
-        delta = abs(n - o)
-        if delta > allowed:
-            lo, hi = max(f.lo, o - allowed), min(f.hi, o + allowed)
-            basis = "of the current value" if o != 0 else "of the upper bound (current is 0)"
-            out.append(
-                Refusal(
-                    name,
-                    f"{name}: change {_fmt(f, o)} -> {_fmt(f, n)} exceeds the rate limit: "
-                    f"at most {_fmt(f, allowed)} per change ({max_rel_change / WAD:.4g} {basis}), "
-                    f"so between {_fmt(f, lo)} and {_fmt(f, hi)} now; larger moves need "
-                    f"steps at least {min_interval} s apart",
-                )
-            )
-    return out
-
-
 def proposal_status(state: int, eta: int, now: int) -> str:
     """pending (before eta), executable, expired (after eta + grace), executed, vetoed."""
     if state != QUEUED:
@@ -282,20 +186,6 @@ def proposal_status(state: int, eta: int, now: int) -> str:
     if now <= eta + GRACE_PERIOD:
         return "executable"
     return "expired"
-
-
-def _fmt(f: Field, raw: int) -> str:
-    return _fmt_human(f.to_human(int(raw)))
-
-
-def _fmt_human(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.10g}"
-    return str(v)
-
-
-def _when(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # --- reading the chain (ape contract handles) ---
@@ -316,7 +206,7 @@ class GroupState:
 
 
 @dataclass(frozen=True)
-class Proposal:
+class TimelockProposal:
     """One timelock proposal, its calldata decoded."""
 
     id: int
@@ -350,26 +240,26 @@ class ChangePlan:
     def diff(self) -> list[tuple[str, str, str]]:
         fields = group_class(self.group).FIELDS
         return [
-            (f.name, _fmt(f, o), _fmt(f, n))
+            (f.name, format_value(f, o), format_value(f, n))
             for f, o, n in zip(fields, self.old, self.new, strict=True)
             if o != n
         ]
 
 
 def _holder(deployment: Any, group: str) -> Any:
-    return getattr(deployment, TARGETS[group][0])
+    return getattr(deployment, SETTERS[group].holder)
 
 
 def read_group(deployment: Any, group: str) -> GroupState:
     holder = _holder(deployment, group)
     cls = group_class(group)
-    raw = tuple(int(x) for x in getattr(holder, TARGETS[group][2])())
+    raw = tuple(int(x) for x in getattr(holder, SETTERS[group].getter)())
     limit = holder.rate_limit(cls.GROUP_ID)
     last = tuple(int(holder.last_update(cls.GROUP_ID, i)) for i in range(len(cls.FIELDS)))
     return GroupState(group, raw, int(limit[0]), int(limit[1]), last)
 
 
-def read_proposals(deployment: Any, *, include_done: bool = False) -> list[Proposal]:
+def read_proposals(deployment: Any, *, include_done: bool = False) -> list[TimelockProposal]:
     """Every queued proposal (and executed/vetoed ones with include_done), oldest first."""
     tl = deployment.timelock
     names = {
@@ -384,7 +274,7 @@ def read_proposals(deployment: Any, *, include_done: bool = False) -> list[Propo
             continue
         data = bytes(data)
         out.append(
-            Proposal(
+            TimelockProposal(
                 pid,
                 str(target),
                 names.get(str(target).lower(), str(target)),

@@ -1,9 +1,18 @@
-"""JSON-RPC over HTTP, and batched contract reads: many eth_calls in one round trip.
+"""JSON-RPC: the one transport every part of optsim talks to a node through.
 
 Through ape or web3.py a contract read costs ~10 ms of Python overhead on anvil; the
-node itself answers in ~1 ms. The simulation, the keeper bots and the stateful tests read
-dozens of values per step, so calls are encoded by onchain.abi from a cached ABI lookup and
-sent as one JSON-RPC batch (or one Multicall) by the one transport here (`JsonRpc`).
+node itself answers in ~1 ms. The simulation, the keeper bots, the status script and the
+stateful tests therefore send raw JSON-RPC, batched, through `JsonRpc`:
+
+- transport failures (connection refused, timeout, HTTP 5xx) are retried with exponential
+  back-off when `retries` > 0 (the keeper bots talk to one node for days) and raised as
+  `RpcUnavailable` when they persist;
+- a JSON-RPC error is the node's answer and is never retried: `call` raises it as
+  `RpcError` naming the method, or `CallReverted` with the decoded reason when a call or a
+  gas estimate reverts.
+
+`InProcessRpc` gives ape's in-process chain (py-evm, no endpoint) the same `batch`
+interface for reads, so one reader serves every chain.
 """
 
 from __future__ import annotations
@@ -11,23 +20,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 from eth_abi import decode
-from eth_hash.auto import keccak
-
-from onchain import abi
 
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
-
-# where the reader puts the Multicall's code through eth_call's state override ("optsim")
-MULTICALL_ADDRESS = "0x00000000000000000000000000006f707473696d"
-MULTICALL_MAX_CALLS = 256  # contracts/Multicall.vy's bounds
-MULTICALL_MAX_CALLDATA = 260
-MULTICALL_MAX_RETURN = 2_048
 
 
 class RpcError(RuntimeError):
@@ -36,6 +35,15 @@ class RpcError(RuntimeError):
 
 class RpcUnavailable(RpcError):
     """The node did not answer (connection refused, timeout, HTTP 5xx) after the retries."""
+
+
+class CallReverted(RpcError):
+    """eth_call or eth_estimateGas reverted; `reason` is the decoded revert message."""
+
+    def __init__(self, method: str, reason: str):
+        super().__init__(f"{method} reverted: {reason or '(no reason)'}")
+        self.method = method
+        self.reason = reason
 
 
 class JsonRpc:
@@ -111,11 +119,62 @@ class JsonRpc:
         return [by_id.get(i, {"error": {"message": "no response"}}) for i in range(len(calls))]
 
     def call(self, method: str, params: list) -> Any:
-        """One call's result; raises RpcError naming the method on a JSON-RPC error."""
+        """One call's result; raises RpcError naming the method (CallReverted for reverts)."""
         (r,) = self.batch([(method, params)])
-        if "error" in r:
-            raise RpcError(f"{method}: {r['error']}")
-        return r.get("result")
+        return result_of(method, r)
+
+
+class InProcessRpc:
+    """`JsonRpc.batch` for reads on ape's in-process chain (eth_call only, one at a time).
+
+    Args:
+        web3: the connected provider's web3 (``provider.web3``).
+        caller: a funded address that "sends" the calls (py-evm checks that the sender
+            can pay for the call's gas, even in eth_call).
+    """
+
+    def __init__(self, web3: Any, caller: str):
+        self.web3 = web3
+        self.caller = caller
+
+    def batch(self, calls: list[tuple[str, list]]) -> list[dict]:
+        out = []
+        for method, params in calls:
+            if method != "eth_call" or len(params) > 2:
+                raise RpcError(f"{method} with {len(params)} parameter(s): not in process")
+            tx, block = params
+            try:
+                raw = self.web3.eth.call({**tx, "from": self.caller}, block)
+            except Exception as exc:  # noqa: BLE001 - a revert comes back as the node's answer
+                data = getattr(exc, "data", None)
+                error: dict[str, Any] = {"message": f"execution reverted: {exc}"}
+                if isinstance(data, str) and data.startswith("0x"):
+                    error["data"] = data
+                out.append({"error": error})
+                continue
+            out.append({"result": "0x" + bytes(raw).hex()})
+        return out
+
+    def call(self, method: str, params: list) -> Any:
+        (r,) = self.batch([(method, params)])
+        return result_of(method, r)
+
+
+def result_of(method: str, response: dict) -> Any:
+    """The result of one response, or the error it carries as an exception."""
+    if "error" not in response:
+        return response.get("result")
+    err = response["error"]
+    message = str(err.get("message", err)) if isinstance(err, dict) else str(err)
+    data = err.get("data") if isinstance(err, dict) else None
+    if isinstance(data, dict):  # some nodes nest it
+        data = data.get("data")
+    if "revert" in message.lower() or (isinstance(data, str) and data.startswith("0x")):
+        reason = decode_revert(data) if isinstance(data, str) and data.startswith("0x") else ""
+        if not reason and ":" in message:
+            reason = message.split(":", 1)[1].strip()
+        raise CallReverted(method, reason)
+    raise RpcError(f"{method}: {message}")
 
 
 def decode_revert(data: str | bytes | None) -> str:
@@ -135,163 +194,3 @@ def decode_revert(data: str | bytes | None) -> str:
     if data[:4] == _PANIC_SELECTOR and len(data) >= 36:
         return f"panic {hex(int.from_bytes(data[4:36], 'big'))}"
     return "0x" + data.hex()
-
-
-# --- ABI lookups ---
-
-
-@dataclass(frozen=True)
-class MethodAbi:
-    """What encoding a call and decoding its result needs: selector and canonical types."""
-
-    selector: bytes
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-
-    @classmethod
-    def of(cls, abi: Any) -> MethodAbi:
-        """From an ethpm MethodABI (ape's `handler.abis[i]` or `contract_type.methods[i]`)."""
-        return cls(
-            keccak(abi.selector.encode())[:4],
-            tuple(i.canonical_type for i in abi.inputs),
-            tuple(o.canonical_type for o in abi.outputs),
-        )
-
-    def calldata(self, args: tuple) -> str:
-        return "0x" + (self.selector + abi.encode(self.inputs, [_plain(a) for a in args])).hex()
-
-
-def pick_overload(abis: Any, method: str, nargs: int) -> MethodAbi:
-    """The overload of `method` taking `nargs` arguments; ValueError naming it if none."""
-    found = [a for a in abis if len(a.inputs) == nargs]
-    if not found:
-        raise ValueError(f"{method}: no overload takes {nargs} argument(s)")
-    return MethodAbi.of(found[0])
-
-
-_METHODS: dict[tuple[str, str, int], MethodAbi] = {}
-
-
-def method_abi(contract: Any, method: str, nargs: int) -> MethodAbi:
-    """The ABI of an ape contract instance's method, looked up through ape once (~0.5 ms)."""
-    key = (str(contract.address), method, nargs)
-    found = _METHODS.get(key)
-    if found is None:
-        found = _METHODS[key] = pick_overload(getattr(contract, method).abis, method, nargs)
-    return found
-
-
-def _plain(arg: Any) -> Any:
-    """ape accounts and contracts become their addresses; sequences are converted inside."""
-    if isinstance(arg, (int, str, bytes, bool)):
-        return arg
-    address = getattr(arg, "address", None)
-    if address is not None:
-        return str(address)
-    if isinstance(arg, (list, tuple)):
-        return [_plain(a) for a in arg]
-    return arg
-
-
-# --- reads ---
-
-
-@dataclass(frozen=True)
-class ViewCall:
-    """One encoded read: target, calldata and the output types to decode."""
-
-    to: str
-    data: str
-    out_types: tuple[str, ...]
-    label: str  # the method's name
-    args: tuple = ()  # the arguments, for reading through ape where there is no RPC endpoint
-
-    @classmethod
-    def of(cls, contract: Any, method: str, *args: Any) -> ViewCall:
-        """Encode `contract.method(*args)` from an ape contract instance's ABI."""
-        m = method_abi(contract, method, len(args))
-        return cls(str(contract.address), m.calldata(args), m.outputs, method, args)
-
-    def decode(self, result: str | bytes) -> Any:
-        """The call's return data (hex or bytes) decoded (a single value unwrapped)."""
-        raw = bytes.fromhex(result[2:]) if isinstance(result, str) else result
-        values = abi.decode(self.out_types, raw)
-        return values[0] if len(values) == 1 else values
-
-
-_AGGREGATE = MethodAbi(
-    keccak(b"aggregate((address,bytes)[])")[:4], ("(address,bytes)[]",), ("(bool,bytes)[]",)
-)
-
-
-class BatchReader:
-    """Read many ViewCalls in one HTTP round trip and decode the results.
-
-    Args:
-        uri: the node's endpoint (or a JsonRpc).
-        multicall_code: the runtime code of contracts/Multicall.vy. With it, up to 256
-            reads go into one eth_call that runs that code through a state override (one
-            EVM context on the node instead of one per read, about 5x less node time on
-            anvil); without it, or when the node refuses overrides, one eth_call per read,
-            all in one JSON-RPC batch.
-    """
-
-    def __init__(
-        self, uri: str | JsonRpc, timeout: float = 30.0, multicall_code: str | None = None
-    ):
-        self.rpc = uri if isinstance(uri, JsonRpc) else JsonRpc(uri, timeout=timeout)
-        self.multicall_code = multicall_code
-
-    def call(self, calls: list[ViewCall], block: str = "latest") -> list[Any]:
-        if self.multicall_code and calls:
-            try:
-                return self._multicall(calls, block)
-            except _OverrideRefused:
-                self.multicall_code = None  # this node has no state overrides: read plainly
-        responses = self.rpc.batch(
-            [("eth_call", [{"to": c.to, "data": c.data}, block]) for c in calls]
-        )
-        out = []
-        for c, r in zip(calls, responses, strict=True):
-            if "error" in r:
-                raise RpcError(f"{c.label}: {r['error']}")
-            out.append(c.decode(r["result"]))
-        return out
-
-    def _multicall(self, calls: list[ViewCall], block: str) -> list[Any]:
-        for c in calls:
-            if len(c.data) > 2 + 2 * MULTICALL_MAX_CALLDATA:
-                raise ValueError(f"{c.label}: calldata above {MULTICALL_MAX_CALLDATA} bytes")
-        override = {MULTICALL_ADDRESS: {"code": self.multicall_code}}
-        chunks = [
-            calls[i : i + MULTICALL_MAX_CALLS] for i in range(0, len(calls), MULTICALL_MAX_CALLS)
-        ]
-        batch = []
-        for chunk in chunks:
-            args = abi.encode_calls([(c.to, bytes.fromhex(c.data[2:])) for c in chunk])
-            data = "0x" + (_AGGREGATE.selector + args).hex()
-            batch.append(("eth_call", [{"to": MULTICALL_ADDRESS, "data": data}, block, override]))
-        out = []
-        for chunk, r in zip(chunks, self.rpc.batch(batch), strict=True):
-            if "error" in r:
-                error = r["error"]
-                if "override" in str(error).lower() or error.get("code") == -32602:
-                    raise _OverrideRefused(str(error))
-                raise RpcError(f"multicall of {len(chunk)} reads ({chunk[0].label}, ...): {error}")
-            (results,) = abi.decode(_AGGREGATE.outputs, bytes.fromhex(r["result"][2:]))
-            for c, (ok, raw) in zip(chunk, results, strict=True):
-                if not ok:
-                    raise RpcError(f"{c.label}: execution reverted: {decode_revert(raw)}")
-                if len(raw) >= MULTICALL_MAX_RETURN:
-                    raise RpcError(f"{c.label}: answer may be cut at {MULTICALL_MAX_RETURN} bytes")
-                out.append(c.decode(raw))
-        return out
-
-
-def multicall_code(project: Any) -> str:
-    """The runtime code of contracts/Multicall.vy from an ape project (for BatchReader)."""
-    return str(project.Multicall.contract_type.runtime_bytecode.bytecode)
-
-
-class _OverrideRefused(RpcError):
-    """The node does not take eth_call state overrides."""

@@ -3,53 +3,22 @@
 `collect_status` reads a deployed protocol (ape contract handles) into a plain dict and
 `format_status` renders it for `ape run status`. Accounts are discovered from the
 market's Deposit and Trade events since the deployment's first block; their margins
-are read in one JSON-RPC batch when the node has an HTTP endpoint (anvil, a remote
-node), one by one through ape on the embedded chain.
+are read through onchain.reader in one JSON-RPC batch when the node has an HTTP endpoint
+(anvil, a remote node), one at a time in process on ape's embedded chain.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from onchain.governance import GRACE_PERIOD, read_proposals
-from onchain.rpc import BatchReader, RpcError, ViewCall
+from onchain.contracts import CONTRACT_TYPES, Contracts
+from onchain.governance import read_proposals
+from onchain.reader import Reader
+from onchain.rpc import InProcessRpc, JsonRpc
+from risk.param_guard import GRACE_PERIOD
+from risk.units import WAD
 
-WAD = 10**18
 NEAR_MM = 1.2  # accounts with equity below this multiple of MM are listed
-SERIES_VIEWS = ("series", "pool_position", "long_oi", "short_oi")
-
-
-@dataclass(frozen=True)
-class Read:
-    contract: Any
-    method: str
-    args: tuple = ()
-
-
-class Reader:
-    """Many view calls: one JSON-RPC batch when there is an endpoint, else ape calls.
-
-    A call that reverts (e.g. margin reads while the oracle is stale) yields None.
-    """
-
-    def __init__(self, rpc_uri: str | None):
-        self.batch = BatchReader(rpc_uri) if rpc_uri else None
-
-    def read(self, reads: list[Read]) -> list[Any]:
-        if self.batch is not None and reads:
-            try:
-                return self.batch.call([ViewCall.of(r.contract, r.method, *r.args) for r in reads])
-            except (RpcError, OSError):
-                pass  # one revert fails the batch decode: fall back to calls one by one
-        return [self._one(r) for r in reads]
-
-    @staticmethod
-    def _one(r: Read) -> Any:
-        try:
-            return getattr(r.contract, r.method)(*r.args)
-        except Exception:  # noqa: BLE001 - a reverting view is reported as unavailable
-            return None
 
 
 def rpc_uri_of(provider: Any) -> str | None:
@@ -71,72 +40,94 @@ def discover_accounts(deployment: Any, start_block: int, stop_block: int) -> lis
     return [a for a in seen if a.lower() != pool]
 
 
+def status_reader(deployment: Any, provider: Any) -> Reader:
+    """A Reader of the deployment: by JSON-RPC when the node has an endpoint, in process on
+    ape's embedded chain."""
+    contracts = Contracts.of(deployment.handles(CONTRACT_TYPES))
+    uri = rpc_uri_of(provider)
+    if uri:
+        return Reader(JsonRpc(uri), contracts)
+    import ape
+
+    caller = str(ape.accounts.test_accounts[0].address)
+    return Reader(InProcessRpc(provider.web3, caller), contracts)
+
+
 def collect_status(
     deployment: Any,
     chain: Any,
-    rpc_uri: str | None = None,
     *,
     near: float = NEAR_MM,
     start_block: int | None = None,
 ) -> dict[str, Any]:
     """Read everything `format_status` shows; values in USD, contracts, seconds."""
     d = deployment
-    reader = Reader(rpc_uri)
+    r = status_reader(d, chain.provider)
     head = chain.blocks.head
     now = int(head.timestamp)
     first = start_block if start_block is not None else (d.start_block or 0)
 
-    oracle_params = d.oracle.params()
-    updated_at = int(d.oracle.updated_at())
-    stale = bool(d.oracle.is_stale())
-    spot = int(d.oracle.last_spot()) / WAD
-    decimals = int(d.token.decimals())
-    unit = 10**decimals
-
-    live = [int(s) for s in d.market.live_series_ids()]
-    per_series = reader.read(
+    fixed = r.read_named(
+        {
+            "oracle": r.oracle_params(),
+            "updated_at": r.updated_at(),
+            "stale": r.is_stale(),
+            "spot": r.spot(),
+            "decimals": r.view("token", "decimals"),
+            "live": r.live_series(),
+            "supply": r.share_supply(),
+            "pool": r.pool_params(),
+            "limits": r.limits(),
+            "insurance": r.view("market", "insurance"),
+            "fees": r.view("market", "fees"),
+        }
+    )
+    oracle_params, updated_at, spot = fixed["oracle"], fixed["updated_at"], fixed["spot"]
+    unit = 10 ** int(fixed["decimals"])
+    live = fixed["live"]
+    per_series = r.read(
         [
-            Read(d.market, m, (s,))
-            for s in live
-            for m in ("series", "pool_position", "long_oi", "short_oi")
+            x
+            for sid in live
+            for x in (
+                r.series(sid),
+                r.view("market", "pool_position", sid),
+                r.view("market", "long_oi", sid),
+                r.view("market", "short_oi", sid),
+            )
         ]
     )
     series = []
     expiries: dict[int, None] = {}
     for i, sid in enumerate(live):
-        info, pool_pos, long_oi, short_oi = per_series[4 * i : 4 * i + 4]
-        strike, expiry, is_call = info
-        expiries[int(expiry)] = None
+        terms, pool_pos, long_oi, short_oi = per_series[4 * i : 4 * i + 4]
+        expiries[terms.expiry] = None
         series.append(
             {
                 "id": sid,
-                "strike": int(strike) / WAD,
-                "expiry": int(expiry),
-                "kind": "call" if is_call else "put",
+                "strike": terms.strike,
+                "expiry": terms.expiry,
+                "kind": "call" if terms.is_call else "put",
                 "pool_position": int(pool_pos) / WAD,
                 "long_oi": int(long_oi) / WAD,
                 "short_oi": int(short_oi) / WAD,
             }
         )
-    vol_reads = reader.read(
-        [Read(d.oracle, m, (e,)) for e in expiries for m in ("vols", "vol_updated_at")]
+    vol_reads = r.read(
+        [x for e in expiries for x in (r.vol(e), r.view("oracle", "vol_updated_at", e))]
     )
     vols = [
-        {"expiry": e, "vol": int(vol_reads[2 * i]) / WAD, "age": now - int(vol_reads[2 * i + 1])}
+        {"expiry": e, "vol": vol_reads[2 * i], "age": now - int(vol_reads[2 * i + 1])}
         for i, e in enumerate(expiries)
     ]
 
-    pool_state = reader.read([Read(d.market, "pool_state")])[0]
-    supply = int(d.pool.totalSupply())
-    pool_params = d.config.pool_params()
-    limits = d.config.limits()
-    nav = vega = gross = None
-    if pool_state is not None:
-        nav, vega, gross = (int(x) for x in pool_state)
-    util = gross * spot / nav if nav and nav > 0 and gross is not None else None
+    (state,) = r.read_lenient([r.pool_state()])  # reverts while the oracle is stale
+    supply = fixed["supply"]
+    nav = state.nav if state is not None else None
+    util = state.gross * spot / state.nav if state is not None and state.nav > 0 else None
 
     accounts = discover_accounts(d, first, int(head.number))
-    margins = reader.read([Read(d.market, "account_margin", (a,)) for a in accounts])
+    margins = r.read_lenient([r.view("market", "account_margin", a) for a in accounts])
     near_mm = []
     margins_known = all(m is not None for m in margins)
     for account, m in zip(accounts, margins, strict=True):
@@ -159,30 +150,30 @@ def collect_status(
             "spot": spot,
             "updated_at": updated_at,
             "age": now - updated_at,
-            "heartbeat": int(oracle_params[0]),
-            "staleness_limit": int(oracle_params[1]),
-            "stale": stale,
+            "heartbeat": oracle_params.heartbeat,
+            "staleness_limit": oracle_params.staleness_limit,
+            "stale": fixed["stale"],
             "vols": vols,
         },
         "pool": {
-            "nav": None if nav is None else nav / WAD,
-            "vega": None if vega is None else vega / WAD,
-            "gross": None if gross is None else gross / WAD,
-            "shares": supply / WAD,
+            "nav": nav,
+            "vega": None if state is None else state.vega,
+            "gross": None if state is None else state.gross,
+            "shares": supply,
             "share_price": nav / supply if nav is not None and supply else None,
             "utilisation": util,
-            "max_utilisation": int(pool_params[6]) / WAD,
+            "max_utilisation": fixed["pool"].max_utilisation,
         },
         "open_interest": {
             "long": sum(s["long_oi"] for s in series),
             "short": sum(s["short_oi"] for s in series),
             "pool_gross": sum(abs(s["pool_position"]) for s in series),
-            "series_cap": int(limits[0]) / WAD,
-            "total_cap": int(limits[1]) / WAD,
+            "series_cap": fixed["limits"].series_oi_cap,
+            "total_cap": fixed["limits"].total_oi_cap,
         },
         "series": series,
-        "insurance": int(d.market.insurance()) / unit,
-        "fees": int(d.market.fees()) / unit,
+        "insurance": int(fixed["insurance"]) / unit,
+        "fees": int(fixed["fees"]) / unit,
         "accounts": len(accounts),
         "margins_known": margins_known,
         "near": near,

@@ -31,10 +31,10 @@ from risk.margin import Margin
 from risk.margin_batch import accounts_margin
 from risk.params import MarginParams
 from risk.pricing import check_option_inputs
+from risk.units import DAY
 
 REQUIRED = ("account", "strike", "vol", "size")
 OPTIONAL = ("t_sec", "expiry_days", "type", "is_call", "cash")
-DAY = 86_400
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,9 @@ import pandas as pd
 from risk.book import Book
 from risk.greeks import black_scholes
 from risk.margin_batch import accounts_margin, margin_from_table, scenario_table
-from risk.params import Limits, LiquidationParams, MarginParams, ParamGroup, RateLimit
-from risk.pricing import YEAR_SEC, _bs_price
+from risk.params import Limits, LiquidationParams, MarginParams, ParamGroup
+from risk.pricing import _bs_price
+from risk.units import YEAR_SEC
 
 FIELD_BOUNDS = {f.name: f for g in (MarginParams, LiquidationParams, Limits) for f in g.FIELDS}
 
@@ -480,38 +481,6 @@ def liquidations_at_risk(
     }
 
 
-# --- governance: bounded steps ---
-
-
-def step_towards(current: ParamGroup, target: ParamGroup, limit: RateLimit) -> ParamGroup:
-    """The largest move from `current` towards `target` that the on-chain rate limit allows.
-
-    Computed in the chain's integers exactly as contracts/modules/param_guard.vy checks it:
-    |new - old| <= max_rel_change x old / 1e18 (x the field's upper bound when old is 0).
-    The result is rounded towards `current` to 15 significant digits, so the float each
-    field holds converts back to exactly the integer that was checked.
-    """
-    rel = limit.to_chain()[0]
-    values = {}
-    for f in current.FIELDS:
-        old_raw, new_raw = f.to_chain(getattr(current, f.name)), f.to_chain(getattr(target, f.name))
-        allowed = rel * (old_raw if old_raw != 0 else f.hi) // 10**18
-        raw = round_towards(old_raw, max(old_raw - allowed, min(old_raw + allowed, new_raw)))
-        values[f.name] = f.to_human(raw)
-    moved = type(current)(**values)
-    moved.validate()
-    return moved
-
-
-def round_towards(old: int, new: int) -> int:
-    """`new` rounded towards `old` to at most 15 significant digits (a float holds those)."""
-    q = 10 ** max(0, len(str(abs(new))) - 15)
-    if q == 1 or new == old:
-        return new
-    r = (new // q) * q if new > old else -(-new // q) * q
-    return r if (r - old) * (new - old) > 0 else old
-
-
 def _clip(name: str, value: float) -> float:
     """Clip a proposed value into the field's on-chain bounds, rounded to 1e-6."""
     f = FIELD_BOUNDS[name]
@@ -533,6 +502,5 @@ __all__ = [
     "position_exceedance",
     "simulate_over",
     "spot_shock_for",
-    "step_towards",
     "value_at_risk",
 ]

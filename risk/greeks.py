@@ -47,8 +47,7 @@ from risk._jit import (
     scalar,
     whole,
 )
-
-YEAR_SEC = 31_536_000.0  # 365 days, as on-chain (risk.pricing.YEAR_SEC)
+from risk.units import YEAR_SEC
 
 ArrayLike = Any  # float, bool or array of them
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-YEAR_SEC = 31_536_000.0
+from risk.units import YEAR_SEC
+
 COLUMNS = ("timestamp", "price", "iv")
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.special import ndtr
 
-from risk.pricing import YEAR_SEC
+from risk.units import YEAR_SEC
 
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
-WAD = 10**18
+from risk.units import DAY, WAD
 
 
 class ParamError(ValueError):
@@ -59,9 +59,9 @@ class ParamGroup:
                 raise ParamError(
                     f"{self.NAME}.{f.name} = {value} outside allowed range {f.describe_range()}"
                 )
-        self._check_relations()
+        self.check_relations()
 
-    def _check_relations(self) -> None:
+    def check_relations(self) -> None:
         """Cross-field rules the contracts enforce (overridden where there are any)."""
 
     def to_chain(self) -> tuple[int, ...]:
@@ -102,7 +102,6 @@ def _i(name: str, lo: int, hi: int) -> Field:
     return Field(name, 1, lo, hi)
 
 
-DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ class LiquidationParams(ParamGroup):
         _w("target_buffer", 0, 1),
     )
 
-    def _check_relations(self) -> None:
+    def check_relations(self) -> None:
         if self.max_discount < self.start_discount:
             raise ParamError(
                 f"liquidation.max_discount = {self.max_discount} below start_discount "
@@ -178,7 +177,7 @@ class OracleParams(ParamGroup):
         _w("max_vol_deviation", 0.01, 5),
     )
 
-    def _check_relations(self) -> None:
+    def check_relations(self) -> None:
         if self.staleness_limit < self.heartbeat:
             raise ParamError(
                 f"oracle.staleness_limit = {self.staleness_limit} below heartbeat "

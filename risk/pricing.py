@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
-YEAR_SEC = 31_536_000.0  # 365 days, as on-chain
+from risk.units import YEAR_SEC
 
 ArrayLike = Any  # float, bool or array of them
 

@@ -65,7 +65,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from risk.implied_vol import IVStatus, implied_vol_black76
-from risk.pricing import YEAR_SEC
+from risk.units import YEAR_SEC
 
 ArrayLike = Any  # float or array of floats
 N_PARAMS = 5  # a, b, rho, m, sigma: a slice needs at least this many quotes

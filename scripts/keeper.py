@@ -40,14 +40,15 @@ from keepers.bots import (
     KeeperError,
     KeeperRunner,
     build_bot,
+    keeper_rpc,
     stop_on_signals,
 )
 from keepers.health import HealthServer, Metrics, keeper_logger
-from keepers.node import Contracts, Rpc, RpcError
 from keepers.sender import GasStrategy, signer_for
 from keepers.sources import SourceError, parse_source
 from keepers.state import StateError
-from onchain.deployment import CONTRACT_TYPES
+from onchain.contracts import Contracts
+from onchain.rpc import RpcError
 from onchain.script_cli import NetworkCommand, load_deployment, record_dir_option
 from onchain.status import rpc_uri_of
 
@@ -153,13 +154,12 @@ def cli(
     signer = signer_for(account, provider.network.ecosystem)
     network = provider.network.name
     path = state_path or Path(".keeper") / f"{network}-{kind}-{signer.address.lower()[:10]}.json"
-    types = {n: getattr(project, t).contract_type for n, t in CONTRACT_TYPES.items()}
-    contracts = Contracts(record["contracts"], types)
+    contracts = Contracts.of_project(project, record["contracts"])
 
     metrics = Metrics(kind)
     log = keeper_logger(kind)
     stop = threading.Event()
-    rpc = Rpc(uri, on_retry=lambda exc: metrics.inc("rpc_retries"))
+    rpc = keeper_rpc(uri, on_retry=lambda exc: metrics.inc("rpc_retries"))
     try:
         bot = build_bot(
             cfg,

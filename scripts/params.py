@@ -34,11 +34,8 @@ from ape.cli import account_option
 from ape.exceptions import ContractLogicError
 
 from onchain.governance import (
-    GRACE_PERIOD,
     QUEUED,
     ChangeError,
-    check_bounds,
-    check_rate_limit,
     decode_call,
     group_class,
     parse_changes,
@@ -48,6 +45,7 @@ from onchain.governance import (
     read_proposals,
 )
 from onchain.script_cli import NetworkCommand, load_deployment, record_dir_option
+from risk.param_guard import GRACE_PERIOD, check_bounds, check_rate_limit
 from risk.params import GROUPS
 
 

@@ -23,7 +23,7 @@ import click
 from ape import chain, project
 
 from onchain.script_cli import NetworkCommand, load_deployment, record_dir_option
-from onchain.status import NEAR_MM, collect_status, format_status, rpc_uri_of
+from onchain.status import NEAR_MM, collect_status, format_status
 
 
 @click.command(cls=NetworkCommand)
@@ -39,9 +39,7 @@ from onchain.status import NEAR_MM, collect_status, format_status, rpc_uri_of
 def cli(provider, record_dir, near, as_json):
     """Summarise the deployment on the connected network."""
     record, dep = load_deployment(project, provider, record_dir)
-    status = collect_status(
-        dep, chain, rpc_uri_of(provider), near=near, start_block=record.get("start_block")
-    )
+    status = collect_status(dep, chain, near=near, start_block=record.get("start_block"))
     if as_json:
         click.echo(json.dumps(status, indent=2))
     else:

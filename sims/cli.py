@@ -17,7 +17,6 @@ without the risk committee's parameter feedback, side by side in the report.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -25,9 +24,8 @@ from pathlib import Path
 
 from risk import cli as risk_cli
 from sims.dashboard import cli as dashboard_cli
+from sims.project import RESULTS, use_project_env
 from sims.sweep import cli as sweep_cli
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _positive_int(name: str, lo: int, hi: int):
@@ -70,25 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_imports() -> None:
-    """ape's settings model warns at import about a field of its own; not ours to fix."""
-    import warnings
-
-    warnings.filterwarnings("ignore", module="pydantic_settings")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-
-
-def _chain_env() -> None:
-    """Put tools/anvil and the venv's executables first on PATH; work from the project root."""
-    venv_bin = Path(sys.executable).parent
-    os.environ["PATH"] = f"{ROOT / 'tools'}:{venv_bin}:{os.environ.get('PATH', '')}"
-    os.chdir(ROOT)
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from sims.model import SimConfig, SimConfigError
+    from sims.config import SimConfig, SimConfigError
     from sims.report import summarise, write_results
 
     if args.list_scenarios:
@@ -113,13 +96,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     name = Path(cfg.scenario).stem
-    out = args.out or ROOT / "results" / f"{name}-seed{args.seed}-{stamp}"
+    out = args.out or RESULTS / f"{name}-seed{args.seed}-{stamp}"
     if Path(out).exists():
         print(f"optsim run: --out {out} already exists", file=sys.stderr)
         return 2
 
-    _chain_env()
-    _quiet_imports()
+    use_project_env()
     from sims.runner import run_simulation
 
     variants = {"governance" if cfg.governance else "no_governance": cfg}

@@ -12,8 +12,7 @@ from typing import Any
 
 import yaml
 
-DAY = 86_400
-HOUR = 3_600
+from risk.units import DAY, HOUR
 
 
 class SimConfigError(ValueError):

@@ -22,10 +22,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from risk.tail_models import GARCH, GBM, Bates, Merton
+from risk.units import HOUR, YEAR_SEC
 
-HOUR = 3_600
-DAY = 86_400
-YEAR = 365 * DAY  # seconds; annualised numbers use this year (as sims.model does)
 REPLAY_EXAMPLE = Path(__file__).parent / "data" / "replay_example.csv"
 
 
@@ -230,7 +228,7 @@ class ModelSpec:
         if self.kind == "replay":
             read_replay_csv(self.settings["csv"])
         else:
-            self.tail_model(HOUR / YEAR)
+            self.tail_model(HOUR / YEAR_SEC)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -304,7 +302,7 @@ def _garch(s: dict[str, Any], dt: float) -> GARCH:
             f"alpha = {s['alpha']!r} outside allowed range [0, {hourly:.4g}) "
             f"(alpha + beta per hour = 0.5 ** (1 / half_life_hours))"
         )
-    p = 0.5 ** (dt * YEAR / HOUR / s["half_life_hours"])
+    p = 0.5 ** (dt * YEAR_SEC / HOUR / s["half_life_hours"])
     alpha = s["alpha"] * p / hourly
     variance = s["vol"] ** 2 * dt
     return GARCH(mu=s["mu"] * dt, omega=variance * (1.0 - p), alpha=alpha, beta=p - alpha,
@@ -469,7 +467,7 @@ def synthetic_replay_csv(seed: int = 7, days: int = 10, spot0: float = 2_000.0) 
     returns, in four decimals. Regenerate with ``synthetic_replay_csv(seed=7)``.
     """
     rng = np.random.default_rng(seed)
-    n, dt = days * 24, HOUR / YEAR
+    n, dt = days * 24, HOUR / YEAR_SEC
     r = 0.65 * math.sqrt(dt) * rng.standard_normal(n)
     mid = n // 2
     r[mid : mid + 12] += math.log(0.65) / 12

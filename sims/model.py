@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import mesa
@@ -29,31 +29,15 @@ from agents.hedging import PoolHedger, pool_delta
 from agents.keepers import Liquidator, OracleUpdater, SeriesLister, Settler
 from agents.liquidity import LiquidityProvider
 from agents.traders import DirectionalTrader, NoiseTrader, OptionWriter, PutHedger, VolTrader
+from agents.view import OracleView
 from onchain.accounts import AccountIndex
-from risk.params import GROUPS, LiquidationParams, MarginParams, PoolParams, RateLimit
+from risk.params import GROUPS, LiquidationParams, RateLimit
+from risk.units import ETH, GWEI, HOUR, USDC, WAD
 from sims.config import SimConfig, SimConfigError
 from sims.market_path import MarketPath
 
 log = logging.getLogger("optsim.sim")
-DAY = 86_400
-HOUR = 3_600
-WAD = 10**18
-USDC = 10**6
-GWEI = 10**9
-GROUP_IDS = {"margin": 0, "liquidation": 1, "pool": 3, "limits": 4}
-
-
-@dataclass
-class OracleView:
-    """The on-chain oracle as of the last block."""
-
-    spot: float = 0.0
-    updated_at: int = 0
-    vol_of: dict[int, float] = field(default_factory=dict)  # expiry -> vol
-    settlement: dict[int, float] = field(default_factory=dict)  # expiry -> price (0 = not yet)
-    heartbeat: int = HOUR
-    max_spot_deviation: float = 0.25
-    max_vol_deviation: float = 1.0
+GOVERNED = ("margin", "liquidation", "pool", "limits")  # RiskConfig's groups
 
 
 @dataclass
@@ -111,7 +95,7 @@ class OptionsMarketModel(mesa.Model):
         self.cfg = cfg
         self.history = history or (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
         self.chain = chain
-        self.contracts = chain.contracts
+        self.addresses = chain.addresses  # the protocol's contracts by name
         self.path = path
         self.step_index = 0
         self.now = int(path.timestamp[0])
@@ -179,7 +163,8 @@ class OptionsMarketModel(mesa.Model):
                                      cfg.hedge_impact, cfg.hedge_depth_usd)  # fmt: skip
         self.governance = None
         if cfg.governance:
-            from agents.governance import CommitteeConfig, GovernanceAgent, RiskCommittee
+            from agents.committee import CommitteeConfig, RiskCommittee
+            from agents.governance import GovernanceAgent
 
             committee = RiskCommittee(
                 CommitteeConfig(review_every_hours=cfg.governance_every_hours, seed=seed or 0)
@@ -189,7 +174,7 @@ class OptionsMarketModel(mesa.Model):
             self._agents_by_id[a.unique_id] = a
         self.traders = [*self.writers, *self.noise, *self.directional, *self.vol_traders,
                         *self.put_hedgers]  # fmt: skip
-        self._pool_address = str(self.contracts["pool"].address).lower()
+        self._pool_address = self.addresses["pool"].lower()
         self.index.watch(
             [t.account for t in self.traders] + [lq.account for lq in self.liquidators]
         )
@@ -214,7 +199,7 @@ class OptionsMarketModel(mesa.Model):
         for account, usdc, venue in funded:
             amount = int(usdc * USDC)
             self.chain.send(account, token, "mint", account, amount, label="mint")
-            spender = self.contracts["pool" if venue == "wallet" else venue].address
+            spender = self.addresses["pool" if venue == "wallet" else venue]
             self.chain.send(account, token, "approve", spender, max_uint, label="approve")
             if venue != "wallet":  # LPs keep theirs and deposit when their rules say so
                 label = "pool_deposit" if venue == "pool" else "deposit"
@@ -247,7 +232,7 @@ class OptionsMarketModel(mesa.Model):
         """The scenario's gas price (plus the tip) times gas used, at spot (gas token = ETH).
         The local chain's base fee is ~0; the scenario's gas market is charged here."""
         price_gwei = self.gas_gwei + outcome.request.tip / GWEI
-        return outcome.gas_used * price_gwei * 1e-9 * self.spot
+        return outcome.gas_used * price_gwei * (GWEI / ETH) * self.spot
 
     def signal(self, horizon: int, quality: float, rng: Any) -> int:
         """The sign of spot's return over the next `horizon` steps (+1 up, -1 down), right
@@ -353,12 +338,11 @@ class OptionsMarketModel(mesa.Model):
         return dict(self._rate_limits)
 
     def last_updates(self) -> dict[tuple[str, int], int]:
-        calls, keys = [], []
-        for name, gid in GROUP_IDS.items():
-            for i, _ in enumerate(GROUPS[name].FIELDS):
-                calls.append(self.chain.view("config", "last_update", gid, i))
-                keys.append((name, i))
-        return dict(zip(keys, self.chain.read(calls), strict=True))
+        """(group, field index) -> when the field last changed on-chain (0: never)."""
+        r = self.chain.reader
+        return r.read_named(
+            {(g, i): r.last_update(g, i) for g in GOVERNED for i in range(len(GROUPS[g].FIELDS))}
+        )
 
     @property
     def pool_nav(self) -> float:
@@ -471,54 +455,53 @@ class OptionsMarketModel(mesa.Model):
             self.auction_start.pop(str(a["account"]).lower(), None)
 
     def _read_state(self) -> None:
-        """Everything agents and metrics read, in one batch."""
-        ch = self.chain
-        self.index.refresh(ch)
+        """Everything agents and metrics read, in one round trip."""
+        r = self.chain.reader
+        self.index.refresh(r)
         expiries = sorted({s.expiry for s in self.index.series.values()})
-        calls = [
-            ch.view("oracle", "last_spot"), ch.view("oracle", "updated_at"),
-            ch.view("oracle", "params"), ch.view("market", "pool_state"),
-            ch.view("pool", "totalSupply"), ch.view("market", "insurance"),
-            ch.view("market", "fees"), ch.view("market", "live_series_ids"),
-            ch.view("config", "margin_params"), ch.view("config", "liquidation_params"),
-            ch.view("config", "limits"), ch.view("config", "pool_params"),
-        ]  # fmt: skip
-        calls += [ch.view("oracle", "vols", e) for e in expiries]
-        calls += [ch.view("oracle", "settlement_prices", e) for e in expiries]
+        reads: dict[Any, Any] = {
+            "spot": r.spot(),
+            "updated_at": r.updated_at(),
+            "oracle": r.oracle_params(),
+            "pool_state": r.pool_state(),
+            "supply": r.share_supply(),
+            "insurance": r.insurance(),
+            "fees": r.fees(),
+            "live": r.live_series(),
+            "margin": r.margin_params(),
+            "liquidation": r.liquidation_params(),
+            "limits": r.limits(),
+            "pool": r.pool_params(),
+        }
+        reads.update({("vol", e): r.vol(e) for e in expiries})
+        reads.update({("settlement", e): r.settlement_price(e) for e in expiries})
         first = self.params == {}
         if first:
-            calls += [ch.view("config", "rate_limit", gid) for gid in GROUP_IDS.values()]
-        v = list(ch.read(calls))
-        pool_params = v.pop(11)  # the last fixed view: the rest is indexed as before it came
+            reads.update({("rate_limit", g): r.rate_limit(g) for g in GOVERNED})
+        v = r.read_named(reads)
         o = self.oracle
-        o.spot, o.updated_at = v[0] / WAD, int(v[1])
-        o.heartbeat, _stale, dev_spot, dev_vol = v[2]
-        o.max_spot_deviation, o.max_vol_deviation = dev_spot / WAD, dev_vol / WAD
-        nav, vega, gross = v[3]
-        supply = v[4]
+        o.spot, o.updated_at = v["spot"], v["updated_at"]
+        o.heartbeat = v["oracle"].heartbeat
+        o.max_spot_deviation = v["oracle"].max_spot_deviation
+        o.max_vol_deviation = v["oracle"].max_vol_deviation
+        state, supply = v["pool_state"], v["supply"]
         self.pool = {
-            "nav": nav / WAD, "vega": vega / WAD, "gross": gross / WAD,
-            "share_price": (nav / WAD) / (supply / WAD) if supply else 0.0,
-            "insurance": v[5] / USDC, "fees": v[6] / USDC,
-        }  # fmt: skip
-        self._live_ids = [int(s) for s in v[7]]
+            "nav": state.nav,
+            "vega": state.vega,
+            "gross": state.gross,
+            "share_price": state.nav / supply if supply else 0.0,
+            "insurance": v["insurance"],
+            "fees": v["fees"],
+        }
+        self._live_ids = v["live"]
         unknown = [s for s in self._live_ids if s not in self.index.series]
         if unknown:
-            self.index.load_series(ch, unknown)
-        self.params = {
-            "margin": MarginParams.from_chain(v[8]),
-            "liquidation": LiquidationParams.from_chain(v[9]),
-            "limits": GROUPS["limits"].from_chain(v[10]),
-            "pool": PoolParams.from_chain(pool_params),
-        }
-        n = len(expiries)
-        o.vol_of = {e: x / WAD for e, x in zip(expiries, v[11 : 11 + n], strict=True)}
-        o.settlement = {e: x / WAD for e, x in zip(expiries, v[11 + n : 11 + 2 * n], strict=True)}
+            self.index.load_series(r, unknown)
+        self.params = {g: v[g] for g in ("margin", "liquidation", "limits", "pool")}
+        o.vol_of = {e: v[("vol", e)] for e in expiries}
+        o.settlement = {e: v[("settlement", e)] for e in expiries}
         if first:
-            self._rate_limits = {
-                name: RateLimit.from_chain(x)
-                for name, x in zip(GROUP_IDS, v[11 + 2 * n :], strict=True)
-            }
+            self._rate_limits = {g: v[("rate_limit", g)] for g in GOVERNED}
         net: dict[int, float] = {}
         for p in self.index.positions.values():
             for sid, q in p.items():

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-HOUR = 3_600
+from risk.units import HOUR
 
 
 def summarise(steps: pd.DataFrame, meta: dict[str, Any], coverage: float = 0.99) -> dict[str, Any]:
@@ -312,3 +312,44 @@ def write_results(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out / "report.html"
+
+
+# --- the risk committee's reviews ---
+
+
+def review_rows(history: list[Any], start: int) -> list[dict[str, Any]]:
+    """The committee's reviews as report rows: when, what it wanted, what it proposed (the
+    fields that move, from the value in force, with the target when the rate limit stops
+    the step short of it), and what it held back."""
+    rows = []
+    for r in history:
+        changes = []
+        for group, params in r.proposed.items():
+            target, before = r.targets.get(group), r.before.get(group)
+            for f in params.FIELDS:
+                new = getattr(params, f.name)
+                old = getattr(before, f.name) if before is not None else None
+                if old == new:
+                    continue
+                aim = getattr(target, f.name) if target is not None else new
+                changes.append(
+                    f"{group}.{f.name} "
+                    + (f"{old:.6g} -> " if old is not None else "-> ")
+                    + f"{new:.6g}"
+                    + ("" if aim == new else f" (target {aim:.6g})")
+                )
+        held = [f"{g}.{name}" for g, names in r.held.items() for name in names]
+        banded = [f"{g}.{name}" for g, names in r.dead_banded.items() for name in names]
+        rows.append(
+            {
+                "hour": round((r.time - start) / 3_600, 1),
+                "returns": r.n_returns,
+                "skipped": r.skipped or "",
+                "coverage_achieved": r.evidence.get("coverage_achieved", float("nan")),
+                "model_divergence": r.evidence.get("model_divergence", float("nan")),
+                "proposed": "; ".join(changes),
+                "held": ", ".join(held),  # changed on-chain within the min interval
+                "dead_banded": ", ".join(banded),  # a move too small to propose
+            }
+        )
+    return rows

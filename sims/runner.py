@@ -1,10 +1,17 @@
-"""One simulation run from start to finish: chain, deployment, agents, steps, results.
+"""One simulation run: plan it, open it on a chain, step it, collect its results.
 
     run_simulation(cfg, seed, chain="anvil") -> RunResult
 
-starts a local chain (anvil through ape-foundry, or ape's embedded chain), deploys the
-protocol from deployments/local.yaml through ape, hands the agents' keys to a block
-builder, and steps the model. The chain is stopped at the end, also on errors and Ctrl-C.
+The set-up is shared with the dashboard (sims.dashboard.model) and the sweeps (which call
+run_simulation):
+
+1. `plan_run` checks everything that can be checked without a chain: the settings, the
+   scenario's market path and the calm history before it, the deployment's parameters;
+2. `open_run`, on a connected provider, deploys the protocol from deployments/local.yaml
+   through ape and opens the agents' side of the chain (derived keys, funded, a started
+   block builder and a reader);
+3. the caller builds the model on it and steps it; the chain stops at the end, also on
+   errors and Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,14 +19,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from sims.model import OptionsMarketModel, SimConfig, SimConfigError
+from onchain.deployment import LOCAL_CONFIG, ConfigError, DeployConfig
+from onchain.session import Chain, FundingError, open_chain
+from sims.config import SimConfig, SimConfigError
+from sims.market_path import MarketPath
+from sims.model import OptionsMarketModel
+from sims.project import ROOT
+from sims.report import review_rows
 
-ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = {"anvil": "ethereum:local:foundry", "embedded": "ethereum:local:test"}
 START_TS = 1_900_000_000  # the simulated clock starts here (2030-03-17), whatever the wall clock
 
@@ -29,6 +41,83 @@ class RunResult:
     steps: pd.DataFrame
     meta: dict[str, Any]
     governance_log: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run needs before any chain: its settings, market, history and deployment."""
+
+    cfg: SimConfig
+    seed: int
+    chain: str
+    path: MarketPath
+    history: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    deploy: DeployConfig
+
+
+@dataclass(frozen=True)
+class OpenRun:
+    """A run's chain, deployed and opened: the model's `chain`, `admin` and `keys`."""
+
+    chain: Chain
+    admin: str
+    keys: list[str]
+
+
+def plan_run(
+    cfg: SimConfig,
+    seed: int,
+    chain: str = "anvil",
+    params: dict[str, dict[str, float]] | None = None,
+) -> RunPlan:
+    """Check a run's inputs and build its market path; nothing is started.
+
+    Args:
+        params: initial protocol parameters by group ({"margin": {"spot_shock": 0.2}}),
+            over deployments/local.yaml's; validated against the on-chain bounds.
+
+    Raises:
+        SimConfigError: an invalid setting, scenario or parameter, naming it.
+    """
+    cfg.validate()
+    if chain not in NETWORKS:
+        raise SimConfigError(f"chain = {chain!r} outside allowed values {sorted(NETWORKS)}")
+    path, history = market_path(cfg, seed)
+    return RunPlan(cfg, seed, chain, path, history, deploy_config(params))
+
+
+def open_run(plan: RunPlan, provider: Any) -> OpenRun:
+    """Deploy the protocol on the connected provider and open the agents' side of it.
+
+    Raises:
+        SimConfigError: more agents than ape's test accounts can fund on the embedded
+            chain (found after deploying on that in-process chain).
+    """
+    import ape
+
+    from onchain.deployment import deploy_protocol
+    from onchain.quiet import silence_revert_traces
+    from onchain.reader import multicall_code
+
+    silence_revert_traces()
+    project = ape.Project(ROOT)
+    test_accounts = list(ape.accounts.test_accounts)
+    deployer = test_accounts[0]
+    ape.chain.pending_timestamp = START_TS - 3_600
+    deployment = deploy_protocol(project, deployer, plan.deploy, create_series=False)
+    try:
+        chain, keys = open_chain(
+            plan.chain,
+            provider,
+            deployment,
+            test_accounts,
+            plan.cfg.n_accounts(),
+            plan.seed,
+            multicall=multicall_code(project) if plan.chain == "anvil" else None,
+        )
+    except FundingError as exc:
+        raise SimConfigError(str(exc)) from None
+    return OpenRun(chain, str(deployer.address), keys)
 
 
 def run_simulation(
@@ -41,45 +130,25 @@ def run_simulation(
     """Run one simulation and return its per-step metrics and run facts.
 
     Args:
-        params: initial protocol parameters by group ({"margin": {"spot_shock": 0.2}}),
-            over deployments/local.yaml's; validated against the on-chain bounds first.
+        params: initial protocol parameters by group, as for `plan_run`.
 
     Raises:
-        SimConfigError: an invalid setting or scenario (nothing is started), or more agents
-            than ape's test accounts can fund on the embedded chain (found after deploying
-            on that in-process chain; nothing outlives the call).
+        SimConfigError: as `plan_run` (nothing is started) and `open_run` (nothing
+            outlives the call).
     """
     import ape
     from ape.logging import logger as ape_logger
 
-    from onchain.deployment import deploy_protocol
-    from onchain.quiet import silence_revert_traces
-    from onchain.rpc import multicall_code
-    from onchain.session import open_chain
-
-    cfg.validate()
-    if chain not in NETWORKS:
-        raise SimConfigError(f"chain = {chain!r} outside allowed values {sorted(NETWORKS)}")
-    path, history = market_path(cfg, seed)
+    plan = plan_run(cfg, seed, chain, params)
     ape_logger.set_level("ERROR")  # not a line per deployment transaction
-    silence_revert_traces()
-    project = ape.Project(ROOT)
-    deploy_cfg = _deploy_config(params)
     t0 = time.perf_counter()
     # disconnect_after: stop this run's anvil when the run ends, not when the process exits
     with ape.networks.parse_network_choice(NETWORKS[chain], disconnect_after=True) as provider:
-        test_accounts = list(ape.accounts.test_accounts)
-        deployer = test_accounts[0]
-        ape.chain.pending_timestamp = START_TS - 3_600
-        deployment = deploy_protocol(project, deployer, deploy_cfg, create_series=False)
-        sim_chain, addresses = open_chain(
-            chain, provider, deployment, test_accounts, cfg.n_accounts(), seed,
-            multicall=multicall_code(project) if chain == "anvil" else None,
-        )  # fmt: skip
+        run = open_run(plan, provider)
         model: OptionsMarketModel | None = None
         try:
             model = OptionsMarketModel(
-                sim_chain, cfg, path, str(deployer.address), addresses, seed=seed, history=history
+                run.chain, cfg, plan.path, run.admin, run.keys, seed=seed, history=plan.history
             )
             t_setup = time.perf_counter() - t0
             for i in range(cfg.steps):
@@ -90,7 +159,7 @@ def run_simulation(
         finally:
             if model is not None:
                 model.close()
-            sim_chain.close()
+            run.chain.close()
     steps = model.datacollector.get_model_vars_dataframe()
     meta = {
         "scenario": cfg.scenario,
@@ -115,11 +184,11 @@ def run_simulation(
             round(model.governance.analysis_seconds, 2) if model.governance else 0.0
         ),
     }
-    log = _review_rows(model.governance.committee.history, model.start) if model.governance else []
+    log = review_rows(model.governance.committee.history, model.start) if model.governance else []
     return RunResult(steps, meta, log)
 
 
-def market_path(cfg: SimConfig, seed: int) -> tuple[Any, Any]:
+def market_path(cfg: SimConfig, seed: int) -> tuple[MarketPath, Any]:
     """The run's outside market (a MarketPath from the scenario) and the calm history the
     risk committee fits on before the run.
 
@@ -130,24 +199,29 @@ def market_path(cfg: SimConfig, seed: int) -> tuple[Any, Any]:
 
     try:
         path = load_scenario(cfg.scenario).build(
-            cfg.steps, cfg.step_seconds, seed=seed, start_ts=START_TS, spot0=cfg.spot0,
+            cfg.steps,
+            cfg.step_seconds,
+            seed=seed,
+            start_ts=START_TS,
+            spot0=cfg.spot0,
             vol0=cfg.vol0,
-        )  # fmt: skip
+        )
         return path, _history(cfg, seed, path)
     except ValueError as exc:
         raise SimConfigError(f"scenario: {exc}") from None
 
 
-def _deploy_config(params: dict[str, dict[str, float]] | None) -> Any:
-    """deployments/local.yaml with `params` merged over its parameter groups."""
+def deploy_config(params: dict[str, dict[str, float]] | None) -> DeployConfig:
+    """deployments/local.yaml with `params` merged over its parameter groups.
+
+    Raises:
+        SimConfigError: a parameter outside its on-chain bounds, naming it.
+    """
     import yaml
 
-    from onchain.deployment import ConfigError, DeployConfig
-
-    path = ROOT / "deployments" / "local.yaml"
     if not params:
-        return DeployConfig.load(path)
-    data = yaml.safe_load(path.read_text()) or {}
+        return DeployConfig.load(LOCAL_CONFIG)
+    data = yaml.safe_load(LOCAL_CONFIG.read_text()) or {}
     merged = dict(data.get("params") or {})
     for group, fields in params.items():
         merged[group] = {**(merged.get(group) or {}), **fields}
@@ -157,7 +231,7 @@ def _deploy_config(params: dict[str, dict[str, float]] | None) -> Any:
         raise SimConfigError(f"params: {exc}") from None
 
 
-def _history(cfg: SimConfig, seed: int, path: Any) -> tuple[Any, Any, Any]:
+def _history(cfg: SimConfig, seed: int, path: MarketPath) -> Any:
     """A calm market of cfg.history_hours before the run, ending at the run's first price."""
     from sims.scenarios import load_scenario
 
@@ -165,46 +239,12 @@ def _history(cfg: SimConfig, seed: int, path: Any) -> tuple[Any, Any, Any]:
     if n < 2:
         return None
     calm = load_scenario("calm").build(
-        n, cfg.step_seconds, seed=seed + 1_000_003, start_ts=START_TS - n * cfg.step_seconds,
-        spot0=cfg.spot0, vol0=cfg.vol0,
-    )  # fmt: skip
+        n,
+        cfg.step_seconds,
+        seed=seed + 1_000_003,
+        start_ts=START_TS - n * cfg.step_seconds,
+        spot0=cfg.spot0,
+        vol0=cfg.vol0,
+    )
     scale = float(path.spot[0]) / float(calm.spot[-1])
     return calm.timestamp[:-1], calm.spot[:-1] * scale, calm.reference_iv[:-1]
-
-
-def _review_rows(history: list[Any], start: int) -> list[dict[str, Any]]:
-    """The committee's reviews as report rows: when, what it wanted, what it proposed (the
-    fields that move, from the value in force, with the target when the rate limit stops
-    the step short of it), and what it held back."""
-    rows = []
-    for r in history:
-        changes = []
-        for group, params in r.proposed.items():
-            target, before = r.targets.get(group), r.before.get(group)
-            for f in params.FIELDS:
-                new = getattr(params, f.name)
-                old = getattr(before, f.name) if before is not None else None
-                if old == new:
-                    continue
-                aim = getattr(target, f.name) if target is not None else new
-                changes.append(
-                    f"{group}.{f.name} "
-                    + (f"{old:.6g} -> " if old is not None else "-> ")
-                    + f"{new:.6g}"
-                    + ("" if aim == new else f" (target {aim:.6g})")
-                )
-        held = [f"{g}.{name}" for g, names in r.held.items() for name in names]
-        banded = [f"{g}.{name}" for g, names in r.dead_banded.items() for name in names]
-        rows.append(
-            {
-                "hour": round((r.time - start) / 3_600, 1),
-                "returns": r.n_returns,
-                "skipped": r.skipped or "",
-                "coverage_achieved": r.evidence.get("coverage_achieved", float("nan")),
-                "model_divergence": r.evidence.get("model_divergence", float("nan")),
-                "proposed": "; ".join(changes),
-                "held": ", ".join(held),  # changed on-chain within the min interval
-                "dead_banded": ", ".join(banded),  # a move too small to propose
-            }
-        )
-    return rows

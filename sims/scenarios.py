@@ -67,11 +67,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import yaml
 
+from risk.units import DAY, HOUR, YEAR_SEC
 from sims.market_path import (
-    DAY,
-    HOUR,
     REPLAY_EXAMPLE,
-    YEAR,
     IVParams,
     MarketPath,
     ModelSpec,
@@ -302,7 +300,7 @@ class Scenario:
             if v is not None and not (isinstance(v, int | float) and 0.0 < v <= hi):
                 raise ValueError(f"{name} = {v!r} outside allowed range (0, {hi:g}]")
         n = steps + 1
-        dt = step_seconds / YEAR
+        dt = step_seconds / YEAR_SEC
         model_rng, gas_rng, iv_rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
         )

@@ -17,13 +17,11 @@ import pytest
 
 from onchain.deployment import DeployConfig, deploy_protocol
 from onchain.quiet import silence_revert_traces
+from risk.units import USDC, WAD
 
 # reverts are asserted by message; their call traces would only slow anvil runs down
 silence_revert_traces()
 
-WAD = 10**18
-USDC = 10**6
-DAY = 86_400
 
 
 @pytest.fixture(scope="session")
@@ -208,8 +206,8 @@ def revalue_pool(market, oracle, engine, pool):
     """revalue_pool(now, reader=None): the pool's NAV, vega and gross size revalued from
     scratch at block time `now` (positions read one by one, valued by the MarginEngine),
     and the sum of its |positions|: what the market's per-block pool_mark must equal.
-    With a onchain.rpc.BatchReader the reads take three round trips instead of ape calls."""
-    from onchain.rpc import ViewCall
+    With an onchain.reader.Reader the reads take three round trips instead of ape calls."""
+    from onchain.reader import ViewCall
 
     def tdiv(a: int, b: int) -> int:  # the EVM's signed division: truncation towards zero
         q = abs(a) // abs(b)
@@ -218,7 +216,7 @@ def revalue_pool(market, oracle, engine, pool):
     def _revalue(now: int, reader=None) -> SimpleNamespace:
         def read(calls):
             if reader is not None:
-                return reader.call([ViewCall.of(c, m, *args) for c, m, *args in calls])
+                return reader.read([ViewCall.of(c, m, *args) for c, m, *args in calls])
             return [getattr(c, m)(*args) for c, m, *args in calls]
 
         spot, ids, cash = read(

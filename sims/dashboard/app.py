@@ -1,6 +1,6 @@
 """The live dashboard (`optsim dashboard`): a Mesa SolaraViz page on a simulation you step.
 
-Display only. The simulation is sims.dashboard.model.LiveMarketModel (the market model on its
+Display only. The simulation is sims.dashboard.model.DashboardModel (the market model on its
 own anvil); this module draws it. The page is Mesa's SolaraViz:
 
     sidebar   Reset / Play / Step, play and render intervals, the step counter, and the
@@ -27,26 +27,26 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import solara
 from matplotlib.figure import Figure
 
-from sims.dashboard.model import LiveMarketModel, current
+from risk.units import HOUR
+from sims.dashboard.model import DashboardModel, current
+from sims.project import ROOT, tool_path
+from sims.report import review_rows
 from sims.scenarios import SCENARIOS
 
 # Mesa's ComponentsView calls a hook after an early return; solara warns when it loads it
 warnings.filterwarnings("ignore", message=".*ComponentsView: `use_state` found despite")
 
-ROOT = Path(__file__).resolve().parents[2]
-HOUR = 3_600
 TITLE = "optsim dashboard"
 LIQUIDATION = "#c0392b"
 CHANGE = "#8e44ad"
 
-# the inputs of LiveMarketModel, as Mesa's UserInputs show them
+# the inputs of DashboardModel, as Mesa's UserInputs show them
 MODEL_PARAMS: dict[str, dict[str, Any]] = {
     "scenario": {"type": "Select", "value": "crash", "values": sorted(SCENARIOS),
                  "label": "Scenario"},
@@ -187,15 +187,13 @@ def status_markdown(model: Any) -> str:
 
 def review_markdown(model: Any) -> str:
     """The latest review of the risk committee, or why there is none."""
-    from sims.runner import _review_rows
-
     governance = getattr(model, "governance", None)
     if governance is None:
         return "**Risk committee**: off"
     history = governance.committee.history
     if not history:
         return "**Risk committee**: no review yet"
-    (row,) = _review_rows(history[-1:], model.start)
+    (row,) = review_rows(history[-1:], model.start)
     text = f"**Latest review** (hour {row['hour']:g}, {row['returns']} returns)"
     if row["skipped"]:
         return f"{text}: skipped, {row['skipped']}"
@@ -230,7 +228,7 @@ COMPONENTS = [figure_component(draw) for draw in FIGURES] + [status_component]
 
 
 def make_page(
-    model_class: type = LiveMarketModel,
+    model_class: type = DashboardModel,
     model_params: dict[str, dict[str, Any]] | None = None,
     components: list[Any] | None = None,
     name: str = TITLE,
@@ -294,8 +292,7 @@ def server_command(port: int = 8765, host: str = "127.0.0.1") -> list[str]:
 def server_env() -> dict[str, str]:
     """The environment the server needs: tools/anvil and the venv's executables first on
     PATH (ape-foundry starts anvil from there), solara's usage telemetry off."""
-    path = f"{ROOT / 'tools'}:{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
-    return {**os.environ, "PATH": path, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
+    return {**os.environ, "PATH": tool_path(), "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
 
 
 def start_server(port: int = 8765, host: str = "127.0.0.1", **popen: Any) -> subprocess.Popen:

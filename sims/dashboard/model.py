@@ -3,12 +3,12 @@
 `run_simulation` (sims.runner) starts a chain, steps the model to the end and stops the
 chain in one call. The dashboard steps the model when its user presses a button, so
 
-    LiveMarketModel(scenario="crash", seed=7, steps=168, governance=True, writers=6,
+    DashboardModel(scenario="crash", seed=7, steps=168, governance=True, writers=6,
                     noise_traders=4, spot_shock=0.15, im_factor=1.3)
 
 starts anvil through ape-foundry, deploys the protocol with those initial margin
 parameters and returns an `OptionsMarketModel` whose chain stays up until `close()`,
-until the next LiveMarketModel replaces it, or until the process exits. Its keyword
+until the next DashboardModel replaces it, or until the process exits. Its keyword
 arguments are the dashboard's inputs: Mesa's SolaraViz builds a new model from them
 when its user presses Reset.
 
@@ -34,12 +34,14 @@ from typing import Any, TypeVar
 
 from sims.config import SimConfig, SimConfigError
 from sims.model import OptionsMarketModel
+from sims.project import use_project_env
+from sims.runner import NETWORKS, open_run, plan_run
 
-log = logging.getLogger("optsim.live")
+log = logging.getLogger("optsim.dashboard")
 T = TypeVar("T")
 
 _chain_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="optsim-chain")
-_current: LiveMarketModel | None = None  # the model whose chain is up
+_current: DashboardModel | None = None  # the model whose chain is up
 
 
 class ChainClosed(RuntimeError):
@@ -53,13 +55,13 @@ def on_chain_thread(fn: Callable[..., T], *args: Any) -> T:
     return _chain_thread.submit(fn, *args).result()
 
 
-def current() -> LiveMarketModel | None:
+def current() -> DashboardModel | None:
     """The model whose chain is up, if any (a new browser tab shows it instead of
     starting another chain)."""
     return _current if _current is not None and _current.is_open else None
 
 
-class LiveMarketModel(OptionsMarketModel):
+class DashboardModel(OptionsMarketModel):
     """The options market on its own anvil, stepped one block at a time by its caller.
 
     Args:
@@ -107,43 +109,27 @@ class LiveMarketModel(OptionsMarketModel):
     def _open(self, cfg: SimConfig, seed: int, params: dict[str, dict[str, float]]) -> None:
         """Stop the previous model's chain, start anvil, deploy, open the market."""
         import ape
-        from ape.logging import logger as ape_logger
-
-        from onchain.deployment import deploy_protocol
-        from onchain.quiet import silence_revert_traces
-        from onchain.rpc import multicall_code
-        from onchain.session import open_chain
-        from sims.runner import NETWORKS, START_TS, _deploy_config, market_path
 
         global _current
-        path, history = market_path(cfg, seed)
-        deploy_cfg = _deploy_config(params)
+        plan = plan_run(cfg, seed, "anvil", params)
         if _current is not None:
             _current._close()
-        ape_logger.set_level("ERROR")  # not a line per deployment transaction
-        silence_revert_traces()
+        use_project_env()
         network = ape.networks.parse_network_choice(NETWORKS["anvil"], disconnect_after=True)
         with _no_signal_handlers():
             provider = network.__enter__()
         self._network = network
         try:
-            test_accounts = list(ape.accounts.test_accounts)
-            deployer = test_accounts[0]
-            ape.chain.pending_timestamp = START_TS - 3_600
-            deployment = deploy_protocol(_project(), deployer, deploy_cfg, create_series=False)
-            chain, addresses = open_chain(
-                "anvil", provider, deployment, test_accounts, cfg.n_accounts(), seed,
-                multicall=multicall_code(_project()),
-            )  # fmt: skip
-            self._chain = chain
+            run = open_run(plan, provider)
+            self._chain = run.chain
             super().__init__(
-                chain, cfg, path, str(deployer.address), addresses, seed=seed, history=history
+                run.chain, cfg, plan.path, run.admin, run.keys, seed=seed, history=plan.history
             )
         except BaseException:
             self._close()
             raise
         _current = self
-        log.info("live model: %s seed %s on %s", cfg.scenario, seed, provider.uri)
+        log.info("dashboard model: %s seed %s on %s", cfg.scenario, seed, provider.uri)
 
     def _close(self) -> None:
         """Put the node's mining mode back and stop anvil (idempotent, never raises)."""
@@ -157,12 +143,12 @@ class LiveMarketModel(OptionsMarketModel):
             try:
                 chain.close()
             except Exception as exc:  # noqa: BLE001 - the node may be gone already
-                log.debug("live model: chain close: %s", exc)
+                log.debug("dashboard model: chain close: %s", exc)
         if network is not None:
             try:
                 network.__exit__(None, None, None)
             except Exception as exc:  # noqa: BLE001
-                log.debug("live model: network exit: %s", exc)
+                log.debug("dashboard model: network exit: %s", exc)
 
     # --- what the dashboard calls ---
 
@@ -182,20 +168,6 @@ class LiveMarketModel(OptionsMarketModel):
     def close(self) -> None:
         """Stop this model's chain (nothing happens if a newer model already did)."""
         on_chain_thread(self._close)
-
-
-_PROJECT: list[Any] = []
-
-
-def _project() -> Any:
-    """ape's project at the repository root, loaded once per process."""
-    if not _PROJECT:
-        import ape
-
-        from sims.runner import ROOT
-
-        _PROJECT.append(ape.Project(ROOT))
-    return _PROJECT[0]
 
 
 @contextlib.contextmanager

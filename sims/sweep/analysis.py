@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from risk.param_guard import updates_needed
+from risk.units import WAD
 from sims.sweep.spec import METRICS, SweepSpec, base_params, grouped
 
 # (strike as a share of spot, days to expiry, is_call, contracts; negative = short)
@@ -217,14 +219,11 @@ def evidence(best: pd.Series, spec: SweepSpec, records: list[dict[str, Any]]) ->
     """What governance needs to vote on the recommendation: each parameter against the
     deployed value with its on-chain encoding and the rate-limited updates it takes, the
     metrics with their intervals, the runs behind them, per scenario."""
-    import yaml
-
+    from onchain.deployment import LOCAL_CONFIG, DeployConfig
     from risk.params import GROUPS
-    from sims.sweep.spec import ROOT
 
     deployed = base_params()
-    data = yaml.safe_load((ROOT / "deployments" / "local.yaml").read_text()) or {}
-    max_rel = float((data.get("params", {}).get("rate_limit") or {}).get("max_rel_change", 0.25))
+    rel = DeployConfig.load(LOCAL_CONFIG).rate_limit.to_chain()[0]
     changes = []
     for name in spec.parameters:
         group, fname = name.split(".", 1)
@@ -237,7 +236,9 @@ def evidence(best: pd.Series, spec: SweepSpec, records: list[dict[str, Any]]) ->
                 "recommended": new,
                 "on_chain": f.to_chain(new),
                 "relative_change": (new - old) / old if old else math.nan,
-                "updates_needed": _updates_needed(old, new, max_rel),
+                "updates_needed": (
+                    0 if old is None else updates_needed(f, f.to_chain(old), f.to_chain(new), rel)
+                ),
             }
         )
     metric_rows = []
@@ -285,22 +286,8 @@ def evidence(best: pd.Series, spec: SweepSpec, records: list[dict[str, Any]]) ->
             }
             for r in runs
         ],
-        "max_rel_change": max_rel,
+        "max_rel_change": rel / WAD,
     }
-
-
-def _updates_needed(old: Any, new: Any, max_rel: float) -> int | float:
-    """Governance updates to move old to new when each may change it by max_rel of itself."""
-    if old is None or old == new:
-        return 0
-    if old == 0 or max_rel <= 0:
-        return math.inf
-    n, x = 0, float(old)
-    while abs(x - new) > 1e-12 * max(1.0, abs(new)) and n < 1_000:
-        step = max_rel * abs(x)
-        x = min(new, x + step) if new > x else max(new, x - step)
-        n += 1
-    return n
 
 
 def sensitivity(table: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:

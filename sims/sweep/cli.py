@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from sims.project import RESULTS
 
 
 def add_command(subparsers: Any) -> argparse.ArgumentParser:
@@ -61,7 +61,7 @@ def handle(args: argparse.Namespace) -> int:
     except SweepSpecError as exc:
         print(f"optsim sweep: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.out or ROOT / "results" / "sweeps" / spec.name).resolve()
+    out = Path(args.out or RESULTS / "sweeps" / spec.name).resolve()
     try:
         return _sweep(spec, out, args)
     except KeyboardInterrupt:

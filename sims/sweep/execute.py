@@ -23,12 +23,11 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from sims.project import use_project_env
 from sims.sweep.spec import SweepSpec, grouped, param_key
 
-ROOT = Path(__file__).resolve().parents[2]
 Outcome = dict[str, Any]  # run_id, status, summary, steps, error, seconds, host
 
 
@@ -78,8 +77,8 @@ def run_task(task: Task) -> Outcome:
     t0 = time.perf_counter()
     out: Outcome = {"run_id": task.run_id, "host": f"{socket.gethostname()}:{os.getpid()}"}
     try:
-        _chain_env()
-        from sims.model import SimConfig
+        use_project_env()
+        from sims.config import SimConfig
         from sims.report import summarise
         from sims.sweep.analysis import run_extras
 
@@ -95,26 +94,6 @@ def run_task(task: Task) -> Outcome:
         out.update(status="failed", error=f"{type(exc).__name__}: {exc}\n" + "".join(tb[-3:]))
     out["seconds"] = round(time.perf_counter() - t0, 3)
     return out
-
-
-def _chain_env() -> None:
-    """tools/anvil and the venv first on PATH, the project root as working directory (ape
-    reads ape-config.yaml from there), ape's logging quiet."""
-    path = os.environ.get("PATH", "")
-    tools = str(ROOT / "tools")
-    if not path.startswith(tools):
-        os.environ["PATH"] = f"{tools}:{Path(sys.executable).parent}:{path}"
-    os.chdir(ROOT)
-    import warnings
-
-    warnings.filterwarnings("ignore", module="pydantic_settings")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    try:
-        from ape.logging import LogLevel, logger
-
-        logger.set_level(LogLevel.ERROR)
-    except ImportError:
-        pass
 
 
 # --- executors ---

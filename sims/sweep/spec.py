@@ -44,9 +44,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from onchain.deployment import LOCAL_CONFIG
 from risk.params import GROUPS, Field, ParamError
 
-ROOT = Path(__file__).resolve().parents[2]
 METHODS = ("grid", "random", "optuna")
 MAX_RUNS = 100_000
 
@@ -179,7 +179,7 @@ def grouped(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def base_params() -> dict[str, dict[str, Any]]:
     """The deployed parameters (deployments/local.yaml), which a sweep's values override."""
-    data = yaml.safe_load((ROOT / "deployments" / "local.yaml").read_text()) or {}
+    data = yaml.safe_load(LOCAL_CONFIG.read_text()) or {}
     return {g: dict(v) for g, v in (data.get("params") or {}).items() if g in GROUPS}
 
 

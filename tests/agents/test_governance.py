@@ -26,31 +26,28 @@ import numpy as np
 import pytest
 from ape.exceptions import ContractLogicError
 
-from agents.governance import (
-    GRACE_PERIOD_SEC,
+from agents.committee import (
     CommitteeConfig,
     ExecuteAction,
-    GovernanceAgent,
     QueuedProposal,
     RiskCommittee,
-    encode_proposal,
     sample_returns,
 )
-from onchain.blocks import Encoder, Event, TxOutcome, TxRequest
+from agents.governance import GovernanceAgent
+from onchain.blocks import TxOutcome, TxRequest
+from onchain.events import Event
+from onchain.governance import encode_set
 from risk.book import example_book
-from risk.design import step_towards
-from risk.params import Limits, LiquidationParams, MarginParams, RateLimit
+from risk.param_guard import GRACE_PERIOD, step_towards
+from risk.params import GROUPS, Limits, LiquidationParams, MarginParams, RateLimit
+from risk.units import DAY, HOUR, WAD
 
-WAD = 10**18
-HOUR = 3_600
-DAY = 86_400
 T0 = 1_700_000_000
 CALM_HOURS, CRASH_HOURS = 24 * 14, 72
 FAST = dict(n_paths=5_000, lar_paths=20, seed=7)
 NAV = 1_000_000.0
 RATE = RateLimit()  # as deployed: 25% per update, a day between changes of a field
 PARAMS = {"margin": MarginParams, "liquidation": LiquidationParams, "limits": Limits}
-GROUP_IDS = {"margin": 0, "liquidation": 1, "limits": 4}
 GETTERS = {"margin": "margin_params", "liquidation": "liquidation_params", "limits": "limits"}
 
 
@@ -309,7 +306,7 @@ def test_due_executions__only_after_eta_and_within_grace():
         QueuedProposal(0, "margin", eta=T0, params=MarginParams()),
         QueuedProposal(1, "limits", eta=T0 + HOUR, params=Limits()),
     ]
-    grace = GRACE_PERIOD_SEC
+    grace = GRACE_PERIOD
 
     def due(now):
         return [a.pid for a in committee.due_executions(now, queued)]
@@ -334,7 +331,7 @@ def test_execution_failed__retried_later_then_abandoned():
     assert committee.queued == {} and not committee.busy("margin")
     assert committee.abandoned[0][0].pid == 3
     committee.proposal_queued("limits", pid=4, eta=T0, params=Limits())
-    committee.expire(T0 + GRACE_PERIOD_SEC + 1)
+    committee.expire(T0 + GRACE_PERIOD + 1)
     assert committee.queued == {} and committee.abandoned[1][1] == "expired"
 
 
@@ -343,9 +340,9 @@ def test_execution_failed__retried_later_then_abandoned():
 
 def on_chain_state(config) -> tuple[dict, dict, dict]:
     current = {g: cls.from_chain(getattr(config, GETTERS[g])()) for g, cls in PARAMS.items()}
-    rates = {g: RateLimit.from_chain(config.rate_limit(GROUP_IDS[g])) for g in PARAMS}
+    rates = {g: RateLimit.from_chain(config.rate_limit(GROUPS[g].GROUP_ID)) for g in PARAMS}
     last = {
-        (g, i): config.last_update(GROUP_IDS[g], i)
+        (g, i): config.last_update(GROUPS[g].GROUP_ID, i)
         for g, cls in PARAMS.items()
         for i in range(len(cls.FIELDS))
     }
@@ -362,7 +359,6 @@ def test_chain__committee_proposal_executes_and_a_second_change_is_held(
     chain, config, timelock, gov, committee_book
 ):
     committee = RiskCommittee(CommitteeConfig(review_every_hours=1, **FAST))
-    encoder = Encoder()
     now = chain.pending_timestamp
     ts, spots, ivs = price_history(now)
     current, rates, last = on_chain_state(config)
@@ -372,7 +368,7 @@ def test_chain__committee_proposal_executes_and_a_second_change_is_held(
     assert margin.params.spot_shock > current["margin"].spot_shock  # the crash raises it
 
     for a in actions:
-        pid, eta = propose(timelock, config, gov, encode_proposal(encoder, config, a))
+        pid, eta = propose(timelock, config, gov, encode_set(a.group, a.calldata_args))
         committee.proposal_queued(a.group, pid, eta, a.params)
     eta = max(q.eta for q in committee.queued.values())
     chain.pending_timestamp = eta
@@ -404,8 +400,7 @@ def test_chain__committee_proposal_executes_and_a_second_change_is_held(
     # what the committee held, a naive rate-limited step would change: the chain refuses it
     naive = step_towards(current["margin"], record.targets["margin"], rates["margin"])
     assert naive.spot_shock != current["margin"].spot_shock
-    data = encoder.calldata(config, "set_margin_params", naive.to_chain())
-    pid, eta = propose(timelock, config, gov, bytes.fromhex(data[2:]))
+    pid, eta = propose(timelock, config, gov, encode_set("margin", naive.to_chain()))
     chain.pending_timestamp = eta
     wait = spot_shock_changed_at + DAY - eta
     assert wait > 0
@@ -425,6 +420,7 @@ class ChainStub(mesa.Model):
     def __init__(self, config, timelock, book, history):
         super().__init__(seed=1)
         self.contracts = {"config": config, "timelock": timelock}
+        self.addresses = {name: str(c.address) for name, c in self.contracts.items()}
         self._book = book
         self._history = history
         self.now = 0
@@ -524,7 +520,7 @@ def test_agent__analysis_hours__proposes_after_them_the_same_as_at_once(
         assert agent.analysis_seconds > 0
         sent = [args for _, name, method, args, _ in model.outbox if method == "propose"]
         data = {bytes(a[1]) for a in sent}
-        assert data == {encode_proposal(Encoder(), config, a) for a in expected}
+        assert data == {encode_set(a.group, a.calldata_args) for a in expected}
         (review,) = agent.committee.history
         assert review.time == start  # the data cut, not the proposal's time
     finally:

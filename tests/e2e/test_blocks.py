@@ -9,12 +9,10 @@ import requests
 from eth_account import Account
 
 from onchain.blocks import BlockBuilder, TxRequest
+from risk.units import GWEI, USDC, WAD
 
 pytestmark = pytest.mark.anvil
 
-WAD = 10**18
-USDC = 10**6
-GWEI = 10**9
 
 
 @pytest.fixture

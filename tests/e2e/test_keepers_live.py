@@ -27,10 +27,12 @@ from live.testnet import ROOT, WAD, Anvil, Testnet, free_port
 from agents import decisions
 from keepers.bots import KeeperConfig, KeeperRunner, build_bot
 from keepers.health import HealthServer, Metrics, keeper_logger
-from keepers.node import Contracts, Rpc
-from keepers.sender import GWEI, GasStrategy, KeySigner
+from keepers.sender import GasStrategy, KeySigner
 from keepers.sources import CsvSource, FeedSource, SimSource, parse_source
+from onchain.contracts import Contracts
+from onchain.rpc import JsonRpc
 from onchain.session import derived_keys
+from risk.units import GWEI
 
 pytestmark = pytest.mark.anvil
 
@@ -118,8 +120,9 @@ def make_bot(net: Testnet, kind: str, key: str, state: Path, source=None, max_ac
     log = keeper_logger(f"{kind}-{next(_LOGGERS)}", stream)
     stop = threading.Event()
     contracts = Contracts(net.record["contracts"], net.contracts.types)
+    rpc = JsonRpc(net.uri, timeout=10.0, retries=2, backoff=0.05)
     bot = build_bot(
-        cfg, Rpc(net.uri, retries=2, backoff=0.05), contracts, KeySigner(key), state,
+        cfg, rpc, contracts, KeySigner(key), state,
         net.record["start_block"], metrics=metrics, log=log, stop=stop, source=source,
     )  # fmt: skip
     return bot, metrics, stop, stream

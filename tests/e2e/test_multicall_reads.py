@@ -1,14 +1,15 @@
-"""onchain.rpc.BatchReader through contracts/Multicall.vy (eth_call with a state override):
+"""onchain.reader.Reader through contracts/Multicall.vy (eth_call with a state override):
 the same values as one eth_call per read, reverts named, long batches chunked, and a node
 without state overrides read plainly. On anvil, the session's deployment."""
 
 import pytest
 
-from onchain.rpc import BatchReader, JsonRpc, RpcError, ViewCall, multicall_code
+from onchain.reader import Reader, ViewCall, multicall_code
+from onchain.rpc import JsonRpc, RpcError
+from risk.units import WAD
 
 pytestmark = pytest.mark.anvil
 
-WAD = 10**18
 
 
 @pytest.fixture
@@ -34,9 +35,9 @@ def test_multicall__same_values_as_one_call_per_read(
     node_uri, project, traded, market, oracle, config, pool, accounts
 ):
     calls = _views(market, oracle, config, pool, list(accounts)[:8])
-    plain = BatchReader(node_uri).call(calls)
-    reader = BatchReader(node_uri, multicall_code=multicall_code(project))
-    assert reader.call(calls) == plain
+    plain = Reader(node_uri).read(calls)
+    reader = Reader(node_uri, multicall_code=multicall_code(project))
+    assert reader.read(calls) == plain
     assert reader.multicall_code  # the node took the override: still in use
     assert any(plain[8:16])  # positions were read, not empty everywhere
 
@@ -44,14 +45,14 @@ def test_multicall__same_values_as_one_call_per_read(
 def test_multicall__more_than_256_reads__chunked_in_order(node_uri, project, market, accounts):
     who = [a.address for a in accounts][:10]
     calls = [ViewCall.of(market, "cash", who[i % 10]) for i in range(600)]
-    reader = BatchReader(node_uri, multicall_code=multicall_code(project))
-    assert reader.call(calls) == BatchReader(node_uri).call(calls)
+    reader = Reader(node_uri, multicall_code=multicall_code(project))
+    assert reader.read(calls) == Reader(node_uri).read(calls)
 
 
 def test_multicall__reverting_view__raises_naming_it(node_uri, project, oracle):
-    reader = BatchReader(node_uri, multicall_code=multicall_code(project))
+    reader = Reader(node_uri, multicall_code=multicall_code(project))
     with pytest.raises(RpcError, match="vol: execution reverted: oracle: no vol for expiry"):
-        reader.call([ViewCall.of(oracle, "last_spot"), ViewCall.of(oracle, "vol", 12_345)])
+        reader.read([ViewCall.of(oracle, "last_spot"), ViewCall.of(oracle, "vol", 12_345)])
 
 
 class _NoOverrides(JsonRpc):
@@ -66,6 +67,6 @@ class _NoOverrides(JsonRpc):
 
 def test_multicall__node_without_overrides__reads_plainly(node_uri, project, market, accounts):
     calls = [ViewCall.of(market, "cash", a) for a in list(accounts)[:3]]
-    reader = BatchReader(_NoOverrides(node_uri), multicall_code=multicall_code(project))
-    assert reader.call(calls) == BatchReader(node_uri).call(calls)
+    reader = Reader(_NoOverrides(node_uri), multicall_code=multicall_code(project))
+    assert reader.read(calls) == Reader(node_uri).read(calls)
     assert reader.multicall_code is None  # fell back for good

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sims.model import SimConfig
+from sims.config import SimConfig
 
 pytestmark = pytest.mark.anvil
 

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from risk.pricing import YEAR_SEC
+from risk.units import YEAR_SEC
 
 
 def random_options(n: int, seed: int) -> dict[str, np.ndarray]:

@@ -21,13 +21,12 @@ from risk.design import (
     horizon_draws,
     liquidations_at_risk,
     position_exceedance,
-    step_towards,
 )
 from risk.margin import portfolio_margin
-from risk.params import Limits, LiquidationParams, MarginParams, RateLimit
+from risk.params import Limits, LiquidationParams, MarginParams
 from risk.tail_models import GBM, Merton
+from risk.units import DAY
 
-DAY = 86_400
 FAST = DesignTargets(n_paths=40_000, lar_paths=40, seed=1)
 BOOK = example_book(n_accounts=300, seed=2)
 
@@ -199,30 +198,6 @@ def test_liquidations_at_risk__matches_a_direct_recount():
     assert max(lar) > 0
 
 
-# --- governance steps ---
-
-
-def test_step_towards__moves_at_most_the_rate_limit():
-    limit = RateLimit(max_rel_change=0.25, min_interval=DAY)
-    current = MarginParams()
-    target = replace(current, spot_shock=0.5, im_factor=1.35, vol_shock_down=0.0)
-    step = step_towards(current, target, limit)
-    assert step.spot_shock == pytest.approx(0.15 * 1.25)
-    assert step.im_factor == pytest.approx(1.35)  # within the limit: reached
-    assert step.vol_shock_down == pytest.approx(0.3 * 0.75)
-    again = step
-    for _ in range(20):
-        again = step_towards(again, target, limit)
-    assert again.spot_shock == pytest.approx(0.5)
-
-
-def test_step_towards__from_zero__scales_with_the_upper_bound():
-    limit = RateLimit(max_rel_change=0.1, min_interval=DAY)
-    step = step_towards(Limits(0.0, 0.0), Limits(5e11, 10.0), limit)
-    assert step.series_oi_cap == pytest.approx(1e11)  # 10% of the 1e12 bound
-    assert step.total_oi_cap == pytest.approx(10.0)
-
-
 # --- bad input ---
 
 
@@ -261,18 +236,3 @@ def test_proposal__changes__lists_only_what_differs():
     assert "spot_shock" in set(changes["field"])
     assert "spot_steps" not in set(changes["field"])  # the grid is kept
     assert "target_buffer" not in set(changes["field"])
-
-
-def test_step_towards__many_digit_values__exactly_what_the_chain_allows():
-    """param_guard's integer check on every field, for values with more digits than a
-    float holds (OI caps after a few rate-limited steps)."""
-    g = np.random.default_rng(3)
-    limit = RateLimit(max_rel_change=0.07, min_interval=DAY)
-    rel = limit.to_chain()[0]
-    for _ in range(500):
-        current = Limits(float(g.uniform(1, 1e6)), float(g.uniform(1, 1e9)))
-        target = Limits(float(g.uniform(1, 1e7)), float(g.uniform(1, 1e10)))
-        step = step_towards(current, target, limit)
-        for f, old, new in zip(Limits.FIELDS, current.to_chain(), step.to_chain(), strict=True):
-            assert abs(new - old) <= rel * old // 10**18, f.name
-            assert f.to_chain(f.to_human(new)) == new

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from option_cases import random_options
 
-from risk.greeks import YEAR_SEC, _exp, _log, _ncdf, black76, black_scholes
+from risk.greeks import _exp, _log, _ncdf, black76, black_scholes
+from risk.units import YEAR_SEC
 
 QuantLib = pytest.importorskip("QuantLib")
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from option_cases import random_options
 
-from risk.greeks import YEAR_SEC, black76, black_scholes
+from risk.greeks import black76, black_scholes
 from risk.implied_vol import MAX_ITERATIONS, IVStatus, implied_vol, implied_vol_black76
 from risk.iv_baseline import deep_otm_options, plain_newton_implied_vol
+from risk.units import YEAR_SEC
 
 PARALLEL = pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 HAS_VEGA = 1e-4  # vega / spot above which a price pins the vol down to float precision

@@ -12,9 +12,9 @@ import pytest
 from risk.margin import portfolio_margin_batch
 from risk.margin_batch import accounts_margin, margin_from_table, scenario_table
 from risk.params import MarginParams, ParamError
+from risk.units import WAD
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "margin_vectors.json"
-WAD = 10**18
 SPOT = 2_000.0
 STEEP = MarginParams(
     spot_shock=0.3, spot_steps=6, vol_shock_up=2.0, vol_shock_down=0.8,

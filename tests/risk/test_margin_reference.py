@@ -19,9 +19,9 @@ from risk.margin import (
     vol_shock_scale,
 )
 from risk.params import MarginParams, ParamError
-from risk.pricing import YEAR_SEC, bs_price, bs_vega
+from risk.pricing import bs_price, bs_vega
+from risk.units import DAY, YEAR_SEC
 
-DAY = 86_400
 DEFAULT = MarginParams()
 STEEP = MarginParams(
     spot_shock=0.05, spot_steps=2, vol_shock_up=3.0, vol_shock_down=0.9,

@@ -11,9 +11,8 @@ import pytest
 
 from risk.history import PriceHistory
 from risk.tail_models import Merton
+from risk.units import HOUR
 from sims.cli import main
-
-HOUR = 3_600
 
 
 @pytest.fixture(scope="module")

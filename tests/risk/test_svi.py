@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 from risk.greeks import black76
-from risk.pricing import YEAR_SEC
 from risk.svi import (
     SviSlice,
     SviSurface,
@@ -29,6 +28,7 @@ from risk.svi import (
     check_quotes,
     read_quotes,
 )
+from risk.units import YEAR_SEC
 
 QUOTES_EXAMPLE = Path(__file__).parent / "data" / "quotes_example.csv"
 VOGT = SviSlice(a=-0.0410, b=0.1331, rho=0.3060, m=0.3586, sigma=0.4153, t_years=1.0)

@@ -8,8 +8,8 @@ import pytest
 from onchain.accounts import AccountIndex, SeriesInfo
 from risk.margin import portfolio_margin
 from risk.params import MarginParams
+from risk.units import DAY
 
-DAY = 86_400
 NOW = 1_900_000_000
 
 

@@ -17,16 +17,16 @@ import pytest
 from agents.hedging import PoolHedger, book_delta, pool_delta, slippage_cost
 from agents.liquidity import LiquidityProvider
 from agents.traders import DirectionalTrader, PutHedger, VolTrader
+from agents.view import OracleView
 from onchain.accounts import AccountIndex, SeriesInfo
-from onchain.blocks import Event, TxOutcome, TxRequest
+from onchain.blocks import TxOutcome, TxRequest
+from onchain.events import Event
 from risk.greeks import black_scholes
 from risk.params import MarginParams, PoolParams
-from sims.model import OptionsMarketModel, OracleView, SimConfig, SimConfigError
+from risk.units import DAY, HOUR, USDC, WAD
+from sims.config import SimConfig, SimConfigError
+from sims.model import OptionsMarketModel
 
-WAD = 10**18
-USDC = 10**6
-HOUR = 3_600
-DAY = 86_400
 T0 = 1_900_000_000
 POOL = "0x" + "50" * 20
 MARKET = "0x" + "4d" * 20
@@ -52,7 +52,7 @@ class FakeMarket(mesa.Model):
         self.index = AccountIndex()
         self.pool = {"nav": 1_000_000.0, "gross": 0.0, "share_price": 1.0}
         self.params = {"margin": MarginParams(), "pool": PoolParams()}
-        self.contracts = {"pool": SimpleNamespace(address=POOL)}
+        self.addresses = {"pool": POOL}
         self.sent: list[SimpleNamespace] = []
 
     # the model's interface

@@ -15,12 +15,11 @@ import pytest
 import solara
 from matplotlib.figure import Figure
 
-from agents.governance import Review
+from agents.committee import Review
 from risk.params import MarginParams
+from risk.units import HOUR
 from sims.config import SimConfig
 from sims.dashboard import app
-
-HOUR = 3_600
 
 
 def _frame(n: int = 7, liquidations=(0, 0, 2, 0, 1, 0, 0), changes=(0, 0, 0, 0, 1, 0, 0)):
@@ -152,13 +151,13 @@ def test_review_markdown__latest_review__lists_what_was_proposed():
 # --- the page ---
 
 
-def test_model_params__match_the_live_model_inputs():
+def test_model_params__match_the_dashboard_model_inputs():
     import inspect
 
-    from sims.dashboard.model import LiveMarketModel
+    from sims.dashboard.model import DashboardModel
     from sims.scenarios import SCENARIOS
 
-    signature = inspect.signature(LiveMarketModel.__init__).parameters
+    signature = inspect.signature(DashboardModel.__init__).parameters
     assert set(app.MODEL_PARAMS) == set(signature) - {"self"}
     for name, spec in app.MODEL_PARAMS.items():
         assert spec["value"] == signature[name].default, name

@@ -1,14 +1,19 @@
-"""The block builder's offline parts: signing, calldata and revert data (no node needed).
+"""The chain client's offline parts: signing, calldata and revert data (no node needed).
 
-The builder itself is tested on anvil in tests/e2e/test_blocks.py.
+The block builder itself is tested on anvil in tests/e2e/test_blocks.py.
 """
 
 import pytest
 from eth_abi import encode
 from eth_account import Account
 
-from onchain.blocks import Encoder, TxRequest, decode_revert, sign_transaction
-from onchain.rpc import ViewCall
+from onchain.abi import method_abi
+from onchain.blocks import TxRequest
+from onchain.governance import encode_set
+from onchain.reader import ViewCall
+from onchain.rpc import decode_revert
+from onchain.signer import sign_transaction
+from risk.params import LiquidationParams, MarginParams
 
 KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 TOKEN = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
@@ -43,7 +48,7 @@ def test_sign_transaction__same_bytes_as_eth_account(to, data, value, nonce, tip
 
 
 def _ape_calldata(contract, method, *args) -> str:
-    """ape's own encoding (selector + arguments), independent of onchain.rpc's."""
+    """ape's own encoding (selector + arguments), independent of onchain.abi's."""
     handler = getattr(contract, method)
     abi = next(a for a in handler.abis if len(a.inputs) == len(args))
     selector = contract.contract_type.selector_identifiers[abi.selector]
@@ -53,23 +58,35 @@ def _ape_calldata(contract, method, *args) -> str:
     return "0x" + (hexdata if hexdata.startswith(selector[2:]) else selector[2:] + hexdata)
 
 
-def test_encoder__same_calldata_as_ape(market, token, oracle, writer, series_ids):
-    enc = Encoder()
-    assert enc.calldata(token, "transfer", writer, 5) == _ape_calldata(token, "transfer", writer, 5)
+def _calldata(contract, method, *args) -> str:
+    return method_abi(contract.contract_type, method, len(args)).calldata(args)
+
+
+def test_calldata__same_as_ape(market, token, oracle, writer, series_ids):
+    assert _calldata(token, "transfer", writer, 5) == _ape_calldata(token, "transfer", writer, 5)
     sid = series_ids[0]
     args = (sid, -(10**17), 0)
-    assert enc.calldata(market, "trade", *args) == _ape_calldata(market, "trade", *args)
+    assert _calldata(market, "trade", *args) == _ape_calldata(market, "trade", *args)
     push = (2_000 * 10**18, [1, 2], [3, 4])
-    assert enc.calldata(oracle, "push", *push) == _ape_calldata(oracle, "push", *push)
+    assert _calldata(oracle, "push", *push) == _ape_calldata(oracle, "push", *push)
     # cached: a second call gives the same bytes for other arguments
-    assert enc.calldata(market, "trade", sid, 1, 2) == _ape_calldata(market, "trade", sid, 1, 2)
+    assert _calldata(market, "trade", sid, 1, 2) == _ape_calldata(market, "trade", sid, 1, 2)
     # reads encode the same way
     assert ViewCall.of(market, "trade", *args).data == _ape_calldata(market, "trade", *args)
 
 
-def test_encoder__wrong_arity__names_method(token):
+def test_calldata__wrong_arity__names_method(token):
     with pytest.raises(ValueError, match="transfer: no overload takes 1 argument"):
-        Encoder().calldata(token, "transfer", 5)
+        _calldata(token, "transfer", 5)
+
+
+def test_encode_set__same_calldata_as_ape(config):
+    """The setters' calldata the committee and `ape run params` propose through the
+    timelock (onchain.governance, eth_abi) is what ape encodes for RiskConfig."""
+    for group, params in (("margin", MarginParams()), ("liquidation", LiquidationParams())):
+        setter = {"margin": "set_margin_params", "liquidation": "set_liquidation_params"}[group]
+        raw = params.to_chain()
+        assert "0x" + encode_set(group, raw).hex() == _ape_calldata(config, setter, raw)
 
 
 def test_decode_revert__error_panic_and_empty():

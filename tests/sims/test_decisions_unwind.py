@@ -2,8 +2,7 @@
 (simulated and live) follow."""
 
 from agents.decisions import MAX_POSITIONS, slots_after_taking, unwind_orders
-
-WAD = 10**18
+from risk.units import WAD
 
 
 def test_unwind_orders__open_tradeable_positions__exact_opposite_sizes_in_order():

@@ -7,7 +7,7 @@ import pytest
 
 from onchain.deployment import ConfigError, DeployConfig
 from sims import report
-from sims.model import SimConfig, SimConfigError
+from sims.config import SimConfig, SimConfigError
 
 
 def _steps() -> pd.DataFrame:

@@ -9,7 +9,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from sims.market_path import HOUR, YEAR, read_replay_csv, synthetic_replay_csv
+from risk.units import HOUR, YEAR_SEC
+from sims.market_path import read_replay_csv, synthetic_replay_csv
 from sims.scenarios import (
     REPLAY_EXAMPLE,
     SCENARIOS,
@@ -134,7 +135,7 @@ def test_vol_spike__iv_doubles__spot_has_no_drift():
     assert np.allclose(p.realised_vol[a : a + 48], 1.2)  # 0.6 x 2
     before, during = p.reference_iv[a - 48 : a].mean(), p.reference_iv[a + 6 : a + 48].mean()
     assert 1.6 < during / before < 2.5
-    move_sd = 1.2 * math.sqrt(48 * HOUR / YEAR)
+    move_sd = 1.2 * math.sqrt(48 * HOUR / YEAR_SEC)
     assert abs(math.log(p.spot[a + 48] / p.spot[a])) < 4 * move_sd
 
 
@@ -230,7 +231,7 @@ def test_load_scenario__yaml__builds_the_described_market(write_file):
 def test_load_scenario__tail_model_with_overrides(write_file):
     path = write_file("j.yaml", "model: {kind: merton, lam: 40}\n")
     s = load_scenario(path)
-    assert s.model.tail_model(HOUR / YEAR).lam == 40 and s.model.settings["sigma"] == 0.6
+    assert s.model.tail_model(HOUR / YEAR_SEC).lam == 40 and s.model.settings["sigma"] == 0.6
 
 
 @pytest.mark.parametrize(
@@ -315,7 +316,7 @@ def test_tail_scenarios__returns_have_the_models_vol(name, steps):
     """Squared returns minus (or over) the model's variance of each return are martingale
     differences, so their mean is 0 (1) within its standard error even with stochastic vol
     and jumps."""
-    dt = HOUR / YEAR
+    dt = HOUR / YEAR_SEC
     p = SCENARIOS[name].build(steps, seed=13)
     r = p.log_returns()
     var = p.realised_vol[:-1] ** 2 * dt  # the model's variance of each return
@@ -332,7 +333,7 @@ def test_gbm__vol0__rescales_the_path():
 
 
 def r_vol(p) -> float:
-    return float(p.log_returns().std() / math.sqrt(p.step_seconds / YEAR))
+    return float(p.log_returns().std() / math.sqrt(p.step_seconds / YEAR_SEC))
 
 
 def test_model_spec__defaults_are_eth_like():

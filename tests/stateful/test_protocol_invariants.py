@@ -34,11 +34,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from onchain.rpc import BatchReader, ViewCall
+from onchain.reader import Reader, ViewCall
+from risk.units import DAY, USDC, WAD
 
-WAD = 10**18
-USDC = 10**6
-DAY = 86_400
 MAX_PRICE = 10**30
 EXAMPLES = int(os.environ.get("OPTSIM_STATEFUL_EXAMPLES", "200"))
 STEPS = int(os.environ.get("OPTSIM_STATEFUL_STEPS", "12"))
@@ -54,7 +52,7 @@ def test_protocol_invariants(
     fund(keeper, 5_000_000)
     for t in traders:
         token.approve(market, 2**256 - 1, sender=t)
-    reader = BatchReader(chain.provider.uri)
+    reader = Reader(chain.provider.uri)
 
     class Protocol(RuleBasedStateMachine):
         def __init__(self):
@@ -220,7 +218,7 @@ def test_protocol_invariants(
                     ViewCall.of(market, name, sid)
                     for name in ("long_oi", "short_oi", "pool_position")
                 ]
-            values = reader.call(calls)
+            values = reader.read(calls)
             n = len(holders)
             onchain = dict(zip(holders, values[:n], strict=True))
             insurance, fees, balance = values[n : n + 3]
@@ -242,9 +240,9 @@ def test_protocol_invariants(
         @invariant()
         def pool_valuation_matches_revaluation(self):
             now = chain.blocks.head.timestamp
-            if reader.call([ViewCall.of(oracle, "is_stale")])[0]:
+            if reader.read([ViewCall.of(oracle, "is_stale")])[0]:
                 return  # pool_state reverts, as every valuation would
-            state, abs_oi = reader.call(
+            state, abs_oi = reader.read(
                 [ViewCall.of(market, "pool_state"), ViewCall.of(market, "pool_abs_oi")]
             )
             fresh = revalue_pool(now, reader)

@@ -27,13 +27,10 @@ if str(ROOT) not in sys.path:
 
 from risk.margin import portfolio_margin  # noqa: E402
 from risk.params import MarginParams  # noqa: E402
+from risk.units import DAY, HOUR, WAD, YEAR_SEC  # noqa: E402
 
 OUT = Path(__file__).with_name("margin_vectors.json")
 SEED = 20_250_301
-WAD = 10**18
-HOUR = 3_600
-DAY = 86_400
-YEAR = 365 * DAY
 
 PARAM_SETS: dict[str, MarginParams] = {
     "default": MarginParams(),
@@ -94,7 +91,7 @@ def _books(rng: random.Random) -> list[tuple[str, str, float, list[list[Any]]]]:
     def add(name: str, params: str, spot: float, *positions: list[Any]) -> None:
         books.append((name, params, spot, list(positions)))
 
-    def rand_pos(spot: float, t_lo: float = DAY, t_hi: float = YEAR) -> list[Any]:
+    def rand_pos(spot: float, t_lo: float = DAY, t_hi: float = YEAR_SEC) -> list[Any]:
         return _pos(
             strike=spot * rng.uniform(0.7, 1.3),
             t_sec=rng.uniform(t_lo, t_hi),
@@ -137,8 +134,8 @@ def _books(rng: random.Random) -> list[tuple[str, str, float, list[list[Any]]]]:
     add("short_put_1h_itm", "default", s, put(2_050, HOUR, 0.9, -2))
     h2 = 2 * HOUR
     add("near_expiry_strangle_2h", "wide", s, call(2_050, h2, 1.1, -1), put(1_950, h2, 1.2, -1))
-    add("long_dated_long_call_1y", "default", s, call(2_500, YEAR, 0.7, 3))
-    add("long_dated_short_put_1y", "default", s, put(1_500, YEAR, 0.8, -3))
+    add("long_dated_long_call_1y", "default", s, call(2_500, YEAR_SEC, 0.7, 3))
+    add("long_dated_short_put_1y", "default", s, put(1_500, YEAR_SEC, 0.8, -3))
 
     # expired positions (T = 0): intrinsic in every scenario, no short minimum
     add("expired_short_call_itm", "default", s, call(1_900, 0, 0.6, -2))
@@ -155,7 +152,7 @@ def _books(rng: random.Random) -> list[tuple[str, str, float, list[list[Any]]]]:
     # vol extremes
     add("low_vol_short_straddle", "default", s, call(2_000, m, 0.1, -1), put(2_000, m, 0.1, -1))
     add("high_vol_short_call", "default", s, call(2_200, m, 3.0, -1))
-    add("high_vol_long_put_1y", "default", s, put(1_800, YEAR, 3.0, 1))
+    add("high_vol_long_put_1y", "default", s, put(1_800, YEAR_SEC, 3.0, 1))
 
     # other parameter sets
     add("flat_short_call", "flat", s, call(2_100, m, 0.6, -1))

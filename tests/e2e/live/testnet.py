@@ -17,16 +17,15 @@ from eth_abi import encode
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from keepers.node import Contracts, Rpc, RpcError
-from onchain.blocks import _Signer
-from onchain.deployment import CONTRACT_TYPES, DeployConfig, write_record
+from onchain.contracts import CONTRACT_TYPES, Contracts
+from onchain.deployment import LOCAL_CONFIG, DeployConfig, write_record
+from onchain.reader import Reader
+from onchain.rpc import JsonRpc, RpcError
+from onchain.signer import Signer
+from risk.units import DAY, GWEI, USDC, WAD
 
 ROOT = Path(__file__).resolve().parents[3]
 ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
-WAD = 10**18
-USDC = 10**6
-GWEI = 10**9
-DAY = 86_400
 
 
 def free_port() -> int:
@@ -51,7 +50,7 @@ class Anvil:
             if load:
                 cmd += ["--load-state", str(self.state_file)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        rpc = Rpc(self.uri, retries=0, timeout=1)
+        rpc = JsonRpc(self.uri, retries=0, timeout=1)
         deadline = time.monotonic() + 15
         while True:
             try:
@@ -79,7 +78,7 @@ class Testnet:
 
     def __init__(self, uri: str, types: dict[str, Any]):
         self.uri = uri
-        self.rpc = Rpc(uri, retries=2)
+        self.rpc = JsonRpc(uri, timeout=10.0, retries=2)
         self.types = types
         self.chain_id = int(self.rpc.call("eth_chainId", []), 16)
         self.contracts: Contracts | None = None
@@ -113,7 +112,7 @@ class Testnet:
         self, key: str, to: str | None, data: str, gas: int = 8_000_000, tip_gwei: float = 1.0,
         wait: bool = True,
     ) -> Any:  # fmt: skip
-        signer = _Signer(key)
+        signer = Signer(key)
         nonce = int(self.rpc.call("eth_getTransactionCount", [signer.address, "pending"]), 16)
         base = int(self.head().get("baseFeePerGas") or "0x0", 16)
         tip = int(tip_gwei * GWEI)
@@ -147,11 +146,9 @@ class Testnet:
         return self.send(key, self.contracts.addresses[name], data, **kw)
 
     def view(self, name: str, method: str, *args: Any) -> Any:
-        from keepers.node import LiveChain
-
         assert self.contracts is not None
-        chain = LiveChain(self.rpc, self.contracts)
-        return chain.read([chain.view(name, method, *args)])[0]
+        reader = Reader(self.rpc, self.contracts)
+        return reader.read([reader.view(name, method, *args)])[0]
 
     def logs(self, event: str) -> list[Any]:
         assert self.contracts is not None
@@ -171,8 +168,8 @@ class Testnet:
     ) -> dict[str, Any]:
         """Deploy and wire every contract (as onchain.deployment does through ape), create
         calls and puts at 90/100/110% of spot for each expiry, push spot and vols."""
-        cfg = DeployConfig.load(ROOT / "deployments" / "local.yaml")
-        gov = _Signer(gov_key).address
+        cfg = DeployConfig.load(LOCAL_CONFIG)
+        gov = Signer(gov_key).address
         start_block = int(self.head()["number"], 16) + 1
         a: dict[str, str] = {}
         a["token"] = self.deploy(gov_key, "usdc_mock")
@@ -228,7 +225,7 @@ class Testnet:
         return self.tx(gov_key, "oracle", "push", int(spot * WAD), expiries, vols, **kw)
 
     def fund(self, key: str, usdc: float, venue: str = "market") -> None:
-        who = _Signer(key).address
+        who = Signer(key).address
         self.set_balance(who, 100 * WAD)
         amount = int(usdc * USDC)
         self.tx(key, "token", "mint", who, amount)

@@ -12,9 +12,8 @@ import ape
 import pytest
 
 from risk.params import Limits, LiquidationParams, MarginParams, PoolParams, RateLimit
+from risk.units import DAY, WAD
 
-WAD = 10**18
-DAY = 86_400
 ZERO = "0x0000000000000000000000000000000000000000"
 RATE = RateLimit()
 MAX_REL = RATE.to_chain()[0]  # 25%

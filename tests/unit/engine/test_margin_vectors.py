@@ -30,10 +30,8 @@ import pytest
 from risk.margin import portfolio_margin
 from risk.params import MarginParams
 from risk.pricing import bs_price, bs_vega
+from risk.units import DAY, WAD, YEAR_SEC
 
-WAD = 10**18
-DAY = 86_400
-YEAR = 31_536_000
 REL_TOL = 1e-14  # of notional, see the module docstring
 ABS_TOL = 1e-15  # USD
 
@@ -111,7 +109,7 @@ def test_vectors__cover_the_required_cases():
     assert {v["params"] for v in VECTORS} >= {"default", "wide", "flat", "steep"}
     assert any(p[1] == 0 for p in positions)  # expired
     assert any(0 < p[1] <= 3_600 for p in positions)  # an hour
-    assert any(p[1] >= YEAR for p in positions)  # a year
+    assert any(p[1] >= YEAR_SEC for p in positions)  # a year
     assert min(p[2] for p in positions) <= WAD // 10 and max(p[2] for p in positions) >= 3 * WAD
     assert any(len(v["positions"]) == 5 for v in VECTORS)
     assert any("straddle" in n for n in names) and any("strangle" in n for n in names)
@@ -124,7 +122,7 @@ PRICE_CASES = [
     (2_000, 2_000, 30 * DAY, 0.6, True),
     (2_000, 2_000, 30 * DAY, 0.6, False),
     (2_000, 1_500, 3_600, 0.9, False),
-    (2_000, 2_500, YEAR, 3.0, True),
+    (2_000, 2_500, YEAR_SEC, 3.0, True),
     (1.2345, 1.4, 7 * DAY, 0.1, True),
     (65_000, 60_000, 0, 0.5, True),  # expired: intrinsic
 ]
@@ -143,7 +141,7 @@ def test_value_and_vega__mixed_book__matches_reference(engine):
     book = [  # strike USD, t_sec, vol, is_call, size
         (2_000, 30 * DAY, 0.6, True, -3.0),
         (1_800, 7 * DAY, 0.7, False, 2.5),
-        (2_400, YEAR, 1.5, True, 1.0),
+        (2_400, YEAR_SEC, 1.5, True, 1.0),
         (2_100, 0, 0.6, False, -1.0),  # expired: value only, no vega
     ]
     positions = [(int(k * WAD), t, int(v * WAD), c, int(z * WAD)) for k, t, v, c, z in book]

@@ -3,8 +3,7 @@
 import ape
 import pytest
 
-WAD = 10**18
-USDC = 10**6
+from risk.units import USDC, WAD
 
 
 def test_deposit__credits_account_and_moves_tokens(market, token, writer, fund):

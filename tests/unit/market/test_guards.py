@@ -6,9 +6,8 @@ import pytest
 
 from onchain.deployment import DeployConfig, deploy_protocol
 from risk.params import Limits, MarginParams
+from risk.units import USDC, WAD
 
-WAD = 10**18
-USDC = 10**6
 MAX = 10**30
 
 

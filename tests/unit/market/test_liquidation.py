@@ -3,8 +3,8 @@
 import ape
 import pytest
 
-WAD = 10**18
-USDC = 10**6
+from risk.units import USDC, WAD
+
 MAX = 10**30
 
 

@@ -3,9 +3,8 @@
 import ape
 import pytest
 
-WAD = 10**18
-USDC = 10**6
-DAY = 86_400
+from risk.units import USDC, WAD
+
 MAX = 10**30
 
 

@@ -3,8 +3,7 @@
 import ape
 import pytest
 
-WAD = 10**18
-USDC = 10**6
+from risk.units import USDC
 
 
 @pytest.fixture(scope="module")

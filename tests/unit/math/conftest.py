@@ -13,9 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
-WAD = 10**18
+from risk.units import WAD, YEAR_SEC
+
 PREC = 50  # decimal digits in the reference arithmetic
-YEAR_SEC = 31_536_000
 
 PI = Decimal("3.14159265358979323846264338327950288419716939937510582097494459")
 

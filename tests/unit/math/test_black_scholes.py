@@ -16,9 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-WAD = 10**18
-DAY = 86_400
-YEAR = 31_536_000
+from risk.units import DAY, WAD, YEAR_SEC
+
 GAS_PER_PRICE_LIMIT = 10_000
 TX_BASE_GAS = 21_000
 
@@ -57,11 +56,11 @@ def random_cases():
     for _ in range(200):
         spot = int(10 ** rng.uniform(-2, 6) * WAD)
         strike = int(spot * 2 ** rng.uniform(-1, 1))
-        t_sec = int(math.exp(rng.uniform(math.log(DAY), math.log(YEAR))))
+        t_sec = int(math.exp(rng.uniform(math.log(DAY), math.log(YEAR_SEC))))
         vol = int(rng.uniform(0.1, 3.0) * WAD)
         terms.append((spot, strike, t_sec, vol))
     for k in (0.5, 1.0, 2.0):
-        for t in (DAY, YEAR):
+        for t in (DAY, YEAR_SEC):
             for v in (0.1, 3.0):
                 terms.append((2_000 * WAD, int(2_000 * k * WAD), t, int(v * WAD)))
     return [term + (is_call,) for term in terms for is_call in (True, False)]
@@ -90,7 +89,7 @@ def test_price__required_box__error_below_1e6_of_spot(random_cases, random_price
 
 def test_price__required_box__matches_scipy(random_cases, random_prices):
     s, k, t, v, c = (np.array(col, dtype=float) for col in _case_arrays(random_cases))
-    s, k, v, t = s / WAD, k / WAD, v / WAD, t / YEAR
+    s, k, v, t = s / WAD, k / WAD, v / WAD, t / YEAR_SEC
     sd = v * np.sqrt(t)
     d1 = (np.log(s / k) + sd**2 / 2) / sd
     d2 = d1 - sd
@@ -126,17 +125,17 @@ def test_price__expired_or_zero_vol__intrinsic(harness, strike_mult, is_call):
     strike = int(spot * strike_mult)
     intrinsic = max(spot - strike, 0) if is_call else max(strike - spot, 0)
     assert harness.bs_price(spot, strike, 0, WAD, is_call) == intrinsic
-    assert harness.bs_price(spot, strike, YEAR, 0, is_call) == intrinsic
+    assert harness.bs_price(spot, strike, YEAR_SEC, 0, is_call) == intrinsic
     assert harness.bs_price(spot, strike, 1, 1, is_call) == intrinsic  # sd rounds to 0
 
 
 @pytest.mark.parametrize("is_call", [True, False])
 def test_price__zero_spot_or_strike__intrinsic(harness, is_call):
-    assert harness.bs_price(0, 100 * WAD, YEAR, WAD, is_call) == (0 if is_call else 100 * WAD)
-    assert harness.bs_price(100 * WAD, 0, YEAR, WAD, is_call) == (100 * WAD if is_call else 0)
+    assert harness.bs_price(0, 100 * WAD, YEAR_SEC, WAD, is_call) == (0 if is_call else 100 * WAD)
+    assert harness.bs_price(100 * WAD, 0, YEAR_SEC, WAD, is_call) == (100 * WAD if is_call else 0)
     # S/K below 1e-18: the option value is below a wei of the strike
     huge = 10 * WAD * WAD
-    assert harness.bs_price(1, huge, YEAR, WAD, is_call) == (0 if is_call else huge - 1)
+    assert harness.bs_price(1, huge, YEAR_SEC, WAD, is_call) == (0 if is_call else huge - 1)
 
 
 @pytest.mark.parametrize(
@@ -149,7 +148,7 @@ def test_price__deep_out_of_the_money__zero_not_negative(harness, strike_mult, i
     got = harness.bs_price(spot, strike, DAY, WAD // 2, is_call)
     assert got == 0  # true value is far below 1 wei
     # very deep and long-dated: small but non-negative and in the band
-    got = harness.bs_price(spot, strike, 10 * YEAR, 3 * WAD, is_call)
+    got = harness.bs_price(spot, strike, 10 * YEAR_SEC, 3 * WAD, is_call)
     assert 0 < got <= (spot if is_call else strike)
 
 
@@ -164,7 +163,7 @@ def test_price__deep_in_the_money__at_least_intrinsic(harness, is_call):
 _any_option = st.tuples(
     st.integers(1, 10**30),  # spot, 1e-18 .. 1e12 USD
     st.floats(1e-6, 1e6),  # strike / spot
-    st.integers(0, 20 * YEAR),
+    st.integers(0, 20 * YEAR_SEC),
     st.integers(0, 20 * WAD),  # vol 0 .. 2000%
     st.booleans(),
 )
@@ -187,7 +186,7 @@ def test_price__monotone_in_vol(harness):
     cases = []
     for _ in range(128):
         strike = int(2_000 * WAD * 2 ** rng.uniform(-1, 1))
-        t_sec = rng.randint(DAY, YEAR)
+        t_sec = rng.randint(DAY, YEAR_SEC)
         vol = rng.randint(WAD // 10, 3 * WAD)
         is_call = rng.random() < 0.5
         for v in (vol, vol + rng.randint(1, WAD // 10)):
@@ -220,7 +219,7 @@ def test_vega__is_price_slope_in_vol(harness):
 
 def test_vega__degenerate__zero(harness):
     assert harness.bs_vega(2_000 * WAD, 2_000 * WAD, 0, WAD) == 0
-    assert harness.bs_vega(2_000 * WAD, 2_000 * WAD, YEAR, 0) == 0
+    assert harness.bs_vega(2_000 * WAD, 2_000 * WAD, YEAR_SEC, 0) == 0
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import ndtr
 
-WAD = 10**18
+from risk.units import WAD
+
 MAX_UINT = 2**256 - 1
 EXP_MIN = -42 * WAD
 EXP_MAX = 130 * WAD

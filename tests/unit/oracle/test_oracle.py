@@ -12,9 +12,8 @@ import pytest
 from ape.exceptions import ContractLogicError
 
 from risk.params import OracleParams, RateLimit
+from risk.units import DAY, WAD
 
-WAD = 10**18
-DAY = 86_400
 ZERO = "0x0000000000000000000000000000000000000000"
 SPOT = 2_000 * WAD
 VOL = 6 * 10**17

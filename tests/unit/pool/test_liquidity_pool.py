@@ -13,8 +13,8 @@ totals from the totals read in the same block as the transaction.
 import ape
 import pytest
 
-WAD = 10**18
-USDC = 10**6
+from risk.units import USDC, WAD
+
 OFFSET = 10**12
 MAX = 2**256 - 1
 ZERO = "0x0000000000000000000000000000000000000000"

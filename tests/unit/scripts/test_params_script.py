@@ -1,6 +1,6 @@
 """`ape run params show|propose|execute|veto` on the session's deployment."""
 
-WAD = 10**18
+
 
 
 def _params(run_script, recorded, *args):

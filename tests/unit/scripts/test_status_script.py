@@ -1,6 +1,5 @@
 """`ape run status`: NAV, open interest, oracle age and the accounts near MM."""
-
-WAD = 10**18
+from risk.units import WAD
 
 
 def test_status__after_trade_and_rally__lists_account_near_mm(

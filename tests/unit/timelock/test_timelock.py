@@ -9,9 +9,8 @@ import ape
 import pytest
 
 from risk.params import MarginParams, OracleParams
+from risk.units import DAY
 
-WAD = 10**18
-DAY = 86_400
 ZERO = "0x0000000000000000000000000000000000000000"
 DELAY = 21_600
 GRACE = 14 * DAY
