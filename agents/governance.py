@@ -18,8 +18,8 @@ import mesa
 
 from agents.committee import Analysis, ProposeAction, RiskCommittee
 from onchain.governance import encode_set
-from risk._jit import threadsafe_layer
 from risk.design import Proposal
+from risk.jit import threadsafe_layer
 from risk.param_guard import SETTERS
 from risk.params import ParamGroup
 from risk.units import HOUR
@@ -99,9 +99,15 @@ class GovernanceAgent(mesa.Agent):
             return  # the book and the history are only read when a review is due
         timestamps, spots, ivs = m.price_history()
         analysis = self.committee.begin_review(
-            m.now, timestamps, spots, ivs, m.book(), m.params_in_force(), m.pool_nav,
+            m.now,
+            timestamps,
+            spots,
+            ivs,
+            m.book(),
+            m.params_in_force(),
+            m.pool_nav,
             m.rate_limits(),
-        )  # fmt: skip
+        )
         if analysis is None:
             return
         if self.committee.config.analysis_hours == 0:

@@ -131,9 +131,15 @@ class Liquidator(Keeper):
                 continue
             d = m.discount_now(account)
             profit = decisions.liquidation_profit(
-                float(equity[i]), float(margin.mm[i]), d, p["margin"].im_factor,
-                p["liquidation"].target_buffer, m.cfg.liquidation_gas, m.gas_gwei, gas_usd_price,
-            )  # fmt: skip
+                float(equity[i]),
+                float(margin.mm[i]),
+                d,
+                p["margin"].im_factor,
+                p["liquidation"].target_buffer,
+                m.cfg.liquidation_gas,
+                m.gas_gwei,
+                gas_usd_price,
+            )
             if profit <= 0:
                 continue
             cap = max(0.0, m.cfg.oracle_tip_gwei - 1.0)  # the oracle update stays first

@@ -194,9 +194,17 @@ def bench_implied_vol(n: int, n_brentq: int) -> list[str]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return pv.vectorized_implied_volatility(
-                    price, opts["spot"], opts["strike"], t_years, r, flag, q=q,
-                    model="black_scholes_merton", return_as="numpy", on_error="ignore",
-                )  # fmt: skip
+                    price,
+                    opts["spot"],
+                    opts["strike"],
+                    t_years,
+                    r,
+                    flag,
+                    q=q,
+                    model="black_scholes_merton",
+                    return_as="numpy",
+                    on_error="ignore",
+                )
 
         theirs = np.asarray(run_pv(), dtype=float).ravel()
         t_pv = timing.best_of(run_pv, repeat=3)

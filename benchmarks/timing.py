@@ -40,9 +40,13 @@ def first_call_latency(
     try:
         for label in ("cold (empty numba cache: compile)", "warm (cache=True: load)"):
             out = subprocess.run(
-                [sys.executable, "-c", script], env=env, cwd=ROOT, check=True,
-                capture_output=True, text=True,
-            ).stdout.split()  # fmt: skip
+                [sys.executable, "-c", script],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.split()
             cells = [fmt.format(float(v)) for fmt, v in zip(formats, out, strict=True)]
             rows.append(f"| {label} | " + " | ".join(cells) + " |")
     finally:

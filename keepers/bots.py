@@ -212,8 +212,10 @@ class Bot:
             if ev.name == "SeriesCreated":
                 a = ev.args
                 self.state.series[int(a["series_id"])] = (
-                    int(a["strike"]), int(a["expiry"]), bool(a["is_call"])
-                )  # fmt: skip
+                    int(a["strike"]),
+                    int(a["expiry"]),
+                    bool(a["is_call"]),
+                )
         self.index.touched_by(events)
 
     # --- transactions ---
@@ -247,9 +249,14 @@ class Bot:
         level = "info" if res.status in ("mined", "pending") else "warning"
         getattr(self.log, level)(
             f"action_{res.status}",
-            extra={"key": key, "tx": res.tx_hash, "block": res.block, "reason": res.reason,
-                   "replacements": res.replacements},
-        )  # fmt: skip
+            extra={
+                "key": key,
+                "tx": res.tx_hash,
+                "block": res.block,
+                "reason": res.reason,
+                "replacements": res.replacements,
+            },
+        )
         if res.status in ("mined", "reverted") and res.logs:
             self._apply_logs(res.logs, persist=False)
             self.index.refresh(self.reader)
@@ -293,8 +300,11 @@ class Bot:
 
         def worth_it(gas: int, price: int) -> tuple[bool, dict]:
             cost = self.gas_usd(gas, price, spot)
-            return cost <= self.cfg.max_gas_usd, {**(facts or {}), "gas_usd": round(cost, 4),
-                                                  "gas": gas}  # fmt: skip
+            return cost <= self.cfg.max_gas_usd, {
+                **(facts or {}),
+                "gas_usd": round(cost, 4),
+                "gas": gas,
+            }
 
         return worth_it
 
@@ -346,8 +356,9 @@ class Liquidator(Bot):
         for sid, size in orders:
             limit = 10**30 if size > 0 else 0
             data = self.contracts.calldata("market", "trade", sid, size, limit)
-            self.execute(f"unwind:{sid}:{size}:{version}", "market", data, "trade",
-                         self._budget(spot))  # fmt: skip
+            self.execute(
+                f"unwind:{sid}:{size}:{version}", "market", data, "trade", self._budget(spot)
+            )
 
     def liquidate(self) -> None:
         r, idx = self.reader, self.index
@@ -406,11 +417,22 @@ class Liquidator(Bot):
 
             def worth_it(gas: int, price: int, e=e, mm=mm, d=d) -> tuple[bool, dict]:
                 profit = decisions.liquidation_profit(
-                    e, mm, d, mp.im_factor, lp.target_buffer, gas, price / GWEI,
+                    e,
+                    mm,
+                    d,
+                    mp.im_factor,
+                    lp.target_buffer,
+                    gas,
+                    price / GWEI,
                     self.cfg.gas_token_usd or spot,
-                )  # fmt: skip
-                facts = {"equity": round(e, 2), "mm": round(mm, 2), "discount": d,
-                         "profit_usd": round(profit, 4), "gas": gas}  # fmt: skip
+                )
+                facts = {
+                    "equity": round(e, 2),
+                    "mm": round(mm, 2),
+                    "discount": d,
+                    "profit_usd": round(profit, 4),
+                    "gas": gas,
+                }
                 return profit > self.cfg.min_profit_usd, facts
 
             data = self.contracts.calldata("market", "liquidate", account, WAD)
@@ -437,8 +459,7 @@ class Settler(Bot):
         self.metrics.set("settle_candidates", len(pairs))
         for account, sid in pairs[: self.cfg.max_actions]:
             data = self.contracts.calldata("market", "settle", account, sid)
-            self.execute(f"settle:{account}:{sid}", "market", data, "settle",
-                         self._budget(spot))  # fmt: skip
+            self.execute(f"settle:{account}:{sid}", "market", data, "settle", self._budget(spot))
         # series nobody holds are retired whatever else waits (a settlement that reverted
         # or costs too much must not hold up the live list); the rule never picks a held one
         live = r.get(r.live_series())
@@ -586,8 +607,14 @@ class KeeperRunner:
     def run(self, iterations: int | None = None) -> int:
         """0 when the last iteration succeeded (or it was stopped), 1 when it failed."""
         bot, log, metrics = self.bot, self.bot.log, self.bot.metrics
-        log.info("started", extra={"account": bot.sender.address, "dry_run": bot.cfg.dry_run,
-                                   "from_block": bot.state.last_block + 1})  # fmt: skip
+        log.info(
+            "started",
+            extra={
+                "account": bot.sender.address,
+                "dry_run": bot.cfg.dry_run,
+                "from_block": bot.state.last_block + 1,
+            },
+        )
         done = 0
         while not self.stop.is_set():
             t0 = time.monotonic()

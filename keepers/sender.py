@@ -359,9 +359,12 @@ class Sender:
             waited = self.clock() - start
             if waited >= self.gas.wait_s or (self.stop.is_set() and waited >= 2 * self.gas.poll_s):
                 return TxResult(
-                    "pending", nonce=tx.nonce, tx_hash=tx.hashes[-1] if tx.hashes else None,
-                    hashes=list(tx.hashes), replacements=tx.replacements,
-                )  # fmt: skip
+                    "pending",
+                    nonce=tx.nonce,
+                    tx_hash=tx.hashes[-1] if tx.hashes else None,
+                    hashes=list(tx.hashes),
+                    replacements=tx.replacements,
+                )
             self.sleep(self.gas.poll_s)
 
     def _check(self, tx: InFlight) -> TxResult | None:
@@ -386,8 +389,12 @@ class Sender:
             self._inc("tx_dropped")
             self._note("tx_dropped", level="warning", nonce=tx.nonce, hashes=tx.hashes)
             self.sync_nonce()
-            return TxResult("dropped", nonce=tx.nonce, hashes=list(tx.hashes),
-                            reason="nonce used by another transaction")  # fmt: skip
+            return TxResult(
+                "dropped",
+                nonce=tx.nonce,
+                hashes=list(tx.hashes),
+                reason="nonce used by another transaction",
+            )
         known = rs[-1].get("result") if tx.hashes else None
         if known is None and tx.raw:  # the node lost it (restarted): the same bytes again
             try:

@@ -116,8 +116,14 @@ class AccountIndex:
             return max(price - s.strike, 0.0) if s.is_call else max(s.strike - price, 0.0)
 
         payoff = {sid: fixed(sid) for a in accounts for sid in self.positions.get(a.lower(), {})}
-        live = {a: {sid: q for sid, q in self.positions.get(a.lower(), {}).items()
-                    if payoff[sid] is None} for a in accounts}  # fmt: skip
+        live = {
+            a: {
+                sid: q
+                for sid, q in self.positions.get(a.lower(), {}).items()
+                if payoff[sid] is None
+            }
+            for a in accounts
+        }
         sids = sorted({sid for a in accounts for sid in live[a]})
         col = {sid: j for j, sid in enumerate(sids)}
         width = max([len(live[a]) for a in accounts] + [1])
@@ -144,13 +150,24 @@ class AccountIndex:
         )
 
     def margins(
-        self, accounts: list[str], spot: float, vol_of: dict[int, float], now: int,
-        params: MarginParams, settlement: dict[int, float] | None = None,
-    ) -> tuple[np.ndarray, Margin]:  # fmt: skip
+        self,
+        accounts: list[str],
+        spot: float,
+        vol_of: dict[int, float],
+        now: int,
+        params: MarginParams,
+        settlement: dict[int, float] | None = None,
+    ) -> tuple[np.ndarray, Margin]:
         """(equity, Margin) of each account in USD, as the contract would compute them."""
         book = self.book(accounts, spot, vol_of, now, settlement)
         m = accounts_margin(
-            spot, book.strike, book.t_sec, book.vol, book.is_call, book.series_idx, book.size,
+            spot,
+            book.strike,
+            book.t_sec,
+            book.vol,
+            book.is_call,
+            book.series_idx,
+            book.size,
             params,
-        )  # fmt: skip
+        )
         return book.cash + m.value, m

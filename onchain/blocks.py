@@ -260,9 +260,12 @@ class BlockBuilder(TxQueue):
         timeout: float = 120.0,
     ):
         super().__init__(
-            keys, contracts, revert_reasons=revert_reasons, gas_limits=gas_limits,
+            keys,
+            contracts,
+            revert_reasons=revert_reasons,
+            gas_limits=gas_limits,
             default_gas=default_gas,
-        )  # fmt: skip
+        )
         self.rpc = rpc if isinstance(rpc, JsonRpc) else JsonRpc(rpc, timeout=timeout)
         self.uri = self.rpc.uri
         self.fit_gas_limit = fit_gas_limit

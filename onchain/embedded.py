@@ -37,9 +37,12 @@ class EmbeddedBlocks(TxQueue):
         default_gas: int = DEFAULT_GAS_LIMIT,
     ):
         super().__init__(
-            keys, contracts, revert_reasons=revert_reasons, gas_limits=gas_limits,
+            keys,
+            contracts,
+            revert_reasons=revert_reasons,
+            gas_limits=gas_limits,
             default_gas=default_gas,
-        )  # fmt: skip
+        )
         self.web3 = provider.web3
         self.chain = chain
 

@@ -689,14 +689,27 @@ def compare_models(
     for name, (fit, margin) in models.items():
         if in_sample:
             res = in_sample_backtest(
-                returns, fit, margin, train_window=train_window, horizon=horizon, step=step,
-                coverage=coverage, side=side,
-            )  # fmt: skip
+                returns,
+                fit,
+                margin,
+                train_window=train_window,
+                horizon=horizon,
+                step=step,
+                coverage=coverage,
+                side=side,
+            )
         else:
             res = walk_forward(
-                returns, fit, margin, train_window=train_window, horizon=horizon, step=step,
-                coverage=coverage, side=side, refit_every=refit_every,
-            )  # fmt: skip
+                returns,
+                fit,
+                margin,
+                train_window=train_window,
+                horizon=horizon,
+                step=step,
+                coverage=coverage,
+                side=side,
+                refit_every=refit_every,
+            )
         rows[name] = res.summary()
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"

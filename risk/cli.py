@@ -159,11 +159,17 @@ def _calibrate_svi(path: Path) -> int:
     for s, fit in zip(surface.slices, surface.fits, strict=False):
         rows.append(
             {
-                "t_years": s.t_years, "a": s.a, "b": s.b, "rho": s.rho, "m": s.m,
-                "sigma": s.sigma, "rmse_vol": fit.rmse, "quotes": fit.n_quotes,
+                "t_years": s.t_years,
+                "a": s.a,
+                "b": s.b,
+                "rho": s.rho,
+                "m": s.m,
+                "sigma": s.sigma,
+                "rmse_vol": fit.rmse,
+                "quotes": fit.n_quotes,
                 "butterfly_violations": len(butterfly_violations(s, k_grid)),
             }
-        )  # fmt: skip
+        )
     _print_frame(pd.DataFrame(rows), floatfmt="{:.6g}")
     cal = calendar_violations(surface, k_grid)
     print(f"\n{len(surface.slices)} slices, {surface.n_dropped} quotes dropped (no implied vol)")
@@ -264,9 +270,14 @@ def _walk_forward(r: np.ndarray, dt: float, args: argparse.Namespace) -> pd.Data
 
     models = {name: model_margin(name) for name in ("gbm", "merton", "garch")}
     return compare_models(
-        r, models, train_window=train, horizon=horizon, coverage=args.coverage, side="short",
+        r,
+        models,
+        train_window=train,
+        horizon=horizon,
+        coverage=args.coverage,
+        side="short",
         refit_every=max(1, 24 // horizon),
-    )  # fmt: skip
+    )
 
 
 # --- helpers ---

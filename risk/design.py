@@ -48,7 +48,7 @@ from risk.book import Book
 from risk.greeks import black_scholes
 from risk.margin_batch import accounts_margin, margin_from_table, scenario_table
 from risk.params import Limits, LiquidationParams, MarginParams, ParamGroup
-from risk.pricing import _bs_price
+from risk.pricing import bs_price_unchecked
 from risk.units import YEAR_SEC
 
 FIELD_BOUNDS = {f.name: f for g in (MarginParams, LiquidationParams, Limits) for f in g.FIELDS}
@@ -253,8 +253,10 @@ class Revaluation:
         vol_end = book.vol[:, None] * draws.vol_ratio[None, :]
         t_end = np.maximum(book.t_sec - horizon_sec, 0.0)[:, None]
         col = (slice(None), None)
-        end = _bs_price(spot_end, book.strike[col], t_end, vol_end, book.is_call[col])
-        start = _bs_price(np.float64(book.spot), book.strike, book.t_sec, book.vol, book.is_call)
+        end = bs_price_unchecked(spot_end, book.strike[col], t_end, vol_end, book.is_call[col])
+        start = bs_price_unchecked(
+            np.float64(book.spot), book.strike, book.t_sec, book.vol, book.is_call
+        )
         return cls(end - start[:, None])
 
 
@@ -464,9 +466,15 @@ def liquidations_at_risk(
     for i in range(n):
         spot = book.spot * math.exp(draws.log_return[i])
         m = accounts_margin(
-            spot, book.strike, t_end, book.vol * draws.vol_ratio[i], book.is_call,
-            book.series_idx, book.size, margin,
-        )  # fmt: skip
+            spot,
+            book.strike,
+            t_end,
+            book.vol * draws.vol_ratio[i],
+            book.is_call,
+            book.series_idx,
+            book.size,
+            margin,
+        )
         equity = cash + m.value
         below = equity < m.mm
         lar[i] = m.mm[below].sum()

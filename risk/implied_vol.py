@@ -46,18 +46,10 @@ from typing import Any, Literal, NamedTuple
 import numba
 import numpy as np
 
-from risk._jit import Kernel, at, chunk, jit, n_chunks, parallel_jit, scalar
-from risk.greeks import (
-    _INV_SQRT_2PI,
-    _LN_SQRT_2PI,
-    YEAR_SEC,
-    ArrayLike,
-    OptionInputs,
-    _exp,
-    _log,
-    _mills,
-    _npdf,
-)
+from risk.greeks import ArrayLike, OptionInputs
+from risk.jit import Kernel, at, chunk, jit, n_chunks, parallel_jit, scalar
+from risk.special import INV_SQRT_2PI, LN_SQRT_2PI, fast_exp, fast_log, mills_ratio, npdf
+from risk.units import YEAR_SEC
 
 MAX_ITERATIONS = 32
 _SQRT_2PI = 2.5066282746310002
@@ -120,10 +112,16 @@ def implied_vol(
             its range; (always) fields of different shapes or non-numeric values.
     """
     inputs = OptionInputs.prepare(
-        check=_check(errors), scalar_rates=False,  # one compiled kernel; costs nothing here
-        price=price, spot=spot, strike=strike, t_sec=t_sec, is_call=is_call, rate=rate,
+        check=_check(errors),
+        scalar_rates=False,  # one compiled kernel; costs nothing here
+        price=price,
+        spot=spot,
+        strike=strike,
+        t_sec=t_sec,
+        is_call=is_call,
+        rate=rate,
         div_yield=div_yield,
-    )  # fmt: skip
+    )
     f = inputs.fields
     return _run(inputs, f["spot"], f["rate"], f["div_yield"], parallel)
 
@@ -153,9 +151,15 @@ def implied_vol_black76(
         ValueError: as `implied_vol`.
     """
     inputs = OptionInputs.prepare(
-        check=_check(errors), scalar_rates=False,
-        price=price, forward=forward, strike=strike, t_sec=t_sec, is_call=is_call, rate=rate,
-    )  # fmt: skip
+        check=_check(errors),
+        scalar_rates=False,
+        price=price,
+        forward=forward,
+        strike=strike,
+        t_sec=t_sec,
+        is_call=is_call,
+        rate=rate,
+    )
     f = inputs.fields
     return _run(inputs, f["forward"], f["rate"], f["rate"], parallel)
 
@@ -174,9 +178,17 @@ def _run(
     status = np.empty(n, dtype=np.int8)
     iterations = np.empty(n, dtype=np.int8)
     IMPLIED_VOL.pick(n, parallel)(
-        f["price"], underlying, f["strike"], f["t_sec"], rate, div_yield, f["is_call"],
-        vol, status, iterations,
-    )  # fmt: skip
+        f["price"],
+        underlying,
+        f["strike"],
+        f["t_sec"],
+        rate,
+        div_yield,
+        f["is_call"],
+        vol,
+        status,
+        iterations,
+    )
     return ImpliedVol(*(a.reshape(inputs.shape) for a in (vol, status, iterations)))
 
 
@@ -263,12 +275,22 @@ def _normalise(
     """
     inf = math.inf
     good = (
-        (0.0 < price) & (price < inf) & (0.0 < s) & (s < inf) & (0.0 < k) & (k < inf)
-        & (0.0 < t_sec) & (t_sec < inf) & (-inf < r) & (r < inf) & (-inf < q) & (q < inf)
-    )  # fmt: skip
+        (0.0 < price)
+        & (price < inf)
+        & (0.0 < s)
+        & (s < inf)
+        & (0.0 < k)
+        & (k < inf)
+        & (0.0 < t_sec)
+        & (t_sec < inf)
+        & (-inf < r)
+        & (r < inf)
+        & (-inf < q)
+        & (q < inf)
+    )
     t = t_sec * (1.0 / YEAR_SEC)
-    dr = _exp(-r * t)
-    forward = s * (_exp(-q * t) / dr)
+    dr = fast_exp(-r * t)
+    forward = s * (fast_exp(-q * t) / dr)
     undiscounted = price / dr
     w = 1.0 if is_call else -1.0
     intrinsic = max(w * (forward - k), 0.0)
@@ -276,16 +298,19 @@ def _normalise(
     # a gap to either bound within the rounding of forward and strike carries no information
     noise = _ROUNDING * (forward + k)
     below = not (undiscounted - intrinsic > (noise if intrinsic > 0.0 else 0.0))
-    x = -abs(_log(s / k) + (r - q) * t)
+    x = -abs(fast_log(s / k) + (r - q) * t)
     b_max = math.sqrt(min(forward, k) / max(forward, k))  # e^(x/2)
     beta = (undiscounted - intrinsic) / math.sqrt(forward * k)  # OTM twin, normalised
     above = (not (upper - undiscounted > noise)) | (not (beta < b_max))
     code = (
-        IVStatus.BAD_INPUT if not good
-        else IVStatus.BELOW_INTRINSIC if below
-        else IVStatus.ABOVE_UPPER_BOUND if above
+        IVStatus.BAD_INPUT
+        if not good
+        else IVStatus.BELOW_INTRINSIC
+        if below
+        else IVStatus.ABOVE_UPPER_BOUND
+        if above
         else IVStatus.OK
-    )  # fmt: skip
+    )
     ok = code == IVStatus.OK
     return code, (x if ok else -1.0), (beta if ok else 0.1), (b_max if ok else 0.6)
 
@@ -294,21 +319,21 @@ def _normalise(
 def _start(x: float, beta: float, b_max: float) -> tuple[bool, float, float, float, float]:
     """(lower, target, first s, bracket lo, bracket hi) for b(x, s) = beta (module docstring)."""
     s_c = math.sqrt(-2.0 * x)
-    b_c = b_max * (0.5 - _INV_SQRT_2PI * _mills(s_c))  # b(s_c): d1 = 0, m(0) n(0) = 1/2
+    b_c = b_max * (0.5 - INV_SQRT_2PI * mills_ratio(s_c))  # b(s_c): d1 = 0, m(0) n(0) = 1/2
     lower = beta < b_c
-    ln_beta = _log(beta)
+    ln_beta = fast_log(beta)
     u_beta = 1.0 / math.sqrt(-2.0 * ln_beta)
-    target = u_beta if lower else _log(b_max - beta)
+    target = u_beta if lower else fast_log(b_max - beta)
     # below s_c: u = 1 / sqrt(-2 ln b) runs almost straight from (0, 0) to (s_c, u(s_c)), so
     # interpolate it; far below b(s_c) the small-s asymptote of ln b,
     # ln b ~ -x^2 / (2 s^2) + 3 ln s - 2 ln|x| - ln sqrt(2 pi), solved by two fixed-point
     # steps, is closer (kept if it stays below s_c)
-    s_line = s_c * u_beta * math.sqrt(-2.0 * _log(b_c))
-    c = 2.0 * _log(-x) + _LN_SQRT_2PI + ln_beta
+    s_line = s_c * u_beta * math.sqrt(-2.0 * fast_log(b_c))
+    c = 2.0 * fast_log(-x) + LN_SQRT_2PI + ln_beta
     a = -x / math.sqrt(-2.0 * ln_beta)
-    g = 3.0 * _log(a) - c
+    g = 3.0 * fast_log(a) - c
     a = -x / math.sqrt(2.0 * g) if g > 0.0 else a
-    g = 3.0 * _log(a) - c
+    g = 3.0 * fast_log(a) - c
     a = -x / math.sqrt(2.0 * g) if g > 0.0 else a
     s_low = a if (beta < 1e-3 * b_c) & (a < s_c) else s_line
     # above s_c: the tangent at s_c, b'(s_c) = b_max n(0); b is concave there, so this is
@@ -329,9 +354,9 @@ def _objective(
     d1 = x / s + 0.5 * s
     d2 = d1 - s
     curvature = x * x / (s * s * s) - 0.25 * s  # b'' / b' = -d1 d1'(s)
-    m1 = _mills(abs(d1))
-    m2 = _mills(abs(d2))
-    pdf1 = _npdf(d1)
+    m1 = mills_ratio(abs(d1))
+    m2 = mills_ratio(abs(d2))
+    pdf1 = npdf(d1)
     tail1 = pdf1 * m1  # N(-|d1|)
     tail2 = pdf1 * b_max * b_max * m2  # N(-|d2|), as n(d2) = n(d1) e^x
     # lower (d2 < d1 <= 0): b = e^(x/2) n(d1) (m(-d1) - m(-d2)), so ln b without underflow
@@ -340,9 +365,9 @@ def _objective(
     n_minus_d1 = tail1 if d1 > 0.0 else 1.0 - tail1
     n_d2 = tail2 if d2 < 0.0 else 1.0 - tail2
     gap = b_max * n_minus_d1 + n_d2 / b_max
-    ln_value = _log(dm if lower else gap)
+    ln_value = fast_log(dm if lower else gap)
     # lower: u = 1 / sqrt(-2 ln b), u' = (ln b)' u^3, u'' = (ln b)'' u^3 + 3 (ln b)'^2 u^5
-    ln_b = 0.5 * x - 0.5 * d1 * d1 - _LN_SQRT_2PI + ln_value
+    ln_b = 0.5 * x - 0.5 * d1 * d1 - LN_SQRT_2PI + ln_value
     dl = 1.0 / dm  # (ln b)' = b' / b
     u = 1.0 / math.sqrt(-2.0 * ln_b)
     u3 = u * u * u

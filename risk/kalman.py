@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from risk._jit import jit
+from risk.jit import jit
 
 ArrayLike = Any  # float, array or pandas Series
 

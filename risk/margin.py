@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from risk.params import MarginParams
-from risk.pricing import _bs_price, check_option_inputs
+from risk.pricing import bs_price_unchecked, check_option_inputs
 
 MAX_VOL_DOWN = 0.95  # vol is never shocked below 5% of itself (MarginEngine.MAX_VOL_DOWN)
 _POSITION_FIELDS = ("strike", "t_sec", "vol", "is_call", "size")  # EnginePosition, in order
@@ -198,13 +198,13 @@ def _margin_kernel(
     params: MarginParams,
 ) -> Margin:
     # mark value V0 = sum size * BS(spot, vol)
-    value = np.sum(size * _bs_price(spot[:, None], strike, t_sec, vol, is_call), axis=1)
+    value = np.sum(size * bs_price_unchecked(spot[:, None], strike, t_sec, vol, is_call), axis=1)
 
     # V_s for s = (i, j): spot move i, vol state j in (vol, vol_up, vol_dn) -> (A, M, 3)
     vol_up, vol_dn = shocked_vols(vol, t_sec, params)
     vols = np.stack([vol, vol_up, vol_dn], axis=-1)[:, :, None, :]  # (A, P, 1, 3)
     spots = (spot[:, None] * (1.0 + spot_moves(params)))[:, None, :, None]  # (A, 1, M, 1)
-    prices = _bs_price(  # (A, P, M, 3); T = 0 gives intrinsic in every vol state
+    prices = bs_price_unchecked(  # (A, P, M, 3); T = 0 gives intrinsic in every vol state
         spots, strike[..., None, None], t_sec[..., None, None], vols, is_call[..., None, None]
     )
     scenario_values = np.einsum("ap,apmj->amj", size, prices)

@@ -30,10 +30,10 @@ from typing import Any, NamedTuple
 import numba
 import numpy as np
 
-from risk._jit import jit, parallel_jit
+from risk.jit import jit, parallel_jit
 from risk.margin import Margin, shocked_vols, spot_moves
 from risk.params import MarginParams
-from risk.pricing import _bs_price, check_option_inputs
+from risk.pricing import bs_price_unchecked, check_option_inputs
 
 ACCOUNT_CHUNK = 2_048  # accounts per parallel task
 _PARALLEL_MIN_ACCOUNTS = 4_096
@@ -76,8 +76,8 @@ def scenario_table(
     vols = np.stack([vol, vol_up, vol_dn], axis=-1)[:, None, :]  # (S, 1, 3)
     spots = (spot * (1.0 + spot_moves(params)))[None, :, None]  # (1, M, 1)
     col = (slice(None), None, None)
-    prices = _bs_price(spots, strike[col], t_sec[col], vols, is_call[col])  # (S, M, 3)
-    mark = _bs_price(np.float64(spot), strike, t_sec, vol, is_call)
+    prices = bs_price_unchecked(spots, strike[col], t_sec[col], vols, is_call[col])  # (S, M, 3)
+    mark = bs_price_unchecked(np.float64(spot), strike, t_sec, vol, is_call)
     loss = mark[:, None] - prices.reshape(len(strike), -1)
     return ScenarioTable(mark, np.ascontiguousarray(loss), (t_sec > 0.0).astype(float))
 

@@ -37,7 +37,7 @@ import numba
 import numpy as np
 from numba import typed
 
-from risk._jit import Kernel, jit, parallel_jit, scalar
+from risk.jit import Kernel, jit, parallel_jit, scalar
 
 # the parallel entry points turn prange's uint64 chunk counter (< 64) into the signed index
 # a typed list takes; numba warns about that cast when it compiles them
@@ -397,9 +397,23 @@ def _bates_serial(
     for c in range(k):
         lo, hi = _bounds(c, n, k)
         _bates_chunk(
-            gens[c], lo, hi, n_steps, dt, mu, kappa, theta, xi, rho, v0, jump_rate, mu_j,
-            sigma_j, out, paths,
-        )  # fmt: skip
+            gens[c],
+            lo,
+            hi,
+            n_steps,
+            dt,
+            mu,
+            kappa,
+            theta,
+            xi,
+            rho,
+            v0,
+            jump_rate,
+            mu_j,
+            sigma_j,
+            out,
+            paths,
+        )
 
 
 @parallel_jit
@@ -411,9 +425,23 @@ def _bates_parallel(
         c = np.int64(u)  # prange counts in uint64; the list wants a signed index
         lo, hi = _bounds(c, n, k)
         _bates_chunk(
-            gens[c], lo, hi, n_steps, dt, mu, kappa, theta, xi, rho, v0, jump_rate, mu_j,
-            sigma_j, out, paths,
-        )  # fmt: skip
+            gens[c],
+            lo,
+            hi,
+            n_steps,
+            dt,
+            mu,
+            kappa,
+            theta,
+            xi,
+            rho,
+            v0,
+            jump_rate,
+            mu_j,
+            sigma_j,
+            out,
+            paths,
+        )
 
 
 BATES = Kernel(_bates_serial, _bates_parallel)

@@ -102,8 +102,6 @@ def _i(name: str, lo: int, hi: int) -> Field:
     return Field(name, 1, lo, hi)
 
 
-
-
 @dataclass(frozen=True)
 class MarginParams(ParamGroup):
     """Scenario-grid portfolio margin (MarginEngine.MarginParams)."""

@@ -53,7 +53,7 @@ def bs_price(
         ValueError: naming the first input outside its range.
     """
     check_option_inputs(spot=spot, strike=strike, t_sec=t_sec, vol=vol)
-    return _bs_price(*_floats(spot, strike, t_sec, vol), np.asarray(is_call, dtype=bool))
+    return bs_price_unchecked(*_floats(spot, strike, t_sec, vol), np.asarray(is_call, dtype=bool))
 
 
 def bs_vega(spot: ArrayLike, strike: ArrayLike, t_sec: ArrayLike, vol: ArrayLike) -> np.ndarray:
@@ -107,9 +107,11 @@ def _sd_d1(
     return sd, d1
 
 
-def _bs_price(
+def bs_price_unchecked(
     spot: np.ndarray, strike: np.ndarray, t_sec: np.ndarray, vol: np.ndarray, is_call: np.ndarray
 ) -> np.ndarray:
+    """`bs_price` on float arrays the caller has already checked (the margin grid's
+    hot path prices every scenario at once and checks the inputs once)."""
     sd, d1 = _sd_d1(spot, strike, t_sec, vol)
     d2 = d1 - np.where(sd > 0.0, sd, 1.0)
     call = spot * ndtr(d1) - strike * ndtr(d2)

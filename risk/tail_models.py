@@ -240,9 +240,16 @@ class GBM(_Model):
 
     def _run(self, n_paths, n_steps, dt, seed, parallel, out, paths) -> None:  # type: ignore[no-untyped-def]
         mc.JUMP_DIFFUSION.pick(n_paths * n_steps, parallel)(
-            _gens(seed, n_paths), n_steps, self.mu * dt, self.sigma * math.sqrt(dt),
-            0.0, 0.0, 0.0, out, paths,
-        )  # fmt: skip
+            _gens(seed, n_paths),
+            n_steps,
+            self.mu * dt,
+            self.sigma * math.sqrt(dt),
+            0.0,
+            0.0,
+            0.0,
+            out,
+            paths,
+        )
 
 
 # --- Merton jump diffusion ---
@@ -305,9 +312,12 @@ class Merton(_Model):
         mu_j0 = float(np.mean(r[big] - center)) if n_big else 0.0
         sj0 = float(np.std(r[big] - center)) if n_big > 1 else 3.0 * sd
         x0 = [
-            center / dt, math.log(sd / math.sqrt(dt)), math.log(lam0), mu_j0,
+            center / dt,
+            math.log(sd / math.sqrt(dt)),
+            math.log(lam0),
+            mu_j0,
             math.log(max(sj0, sd)),
-        ]  # fmt: skip
+        ]
         # at most one jump per step on average (jumps must be rare to split), and in RANGES
         lam_max = min(1.0 / dt, cls.RANGES["lam"][1])
 
@@ -316,26 +326,40 @@ class Merton(_Model):
             return v if math.isfinite(v) else 1e300
 
         bounds = [
-            (-100.0, 100.0), (math.log(1e-4), math.log(5.0)), (math.log(1e-3), math.log(lam_max)),
-            (-2.0, 2.0), (math.log(1e-4), math.log(2.0)),
-        ]  # fmt: skip
+            (-100.0, 100.0),
+            (math.log(1e-4), math.log(5.0)),
+            (math.log(1e-3), math.log(lam_max)),
+            (-2.0, 2.0),
+            (math.log(1e-4), math.log(2.0)),
+        ]
         x0 = [min(max(v, lo), hi) for v, (lo, hi) in zip(x0, bounds, strict=True)]
         res = optimize.minimize(nll, x0, method="L-BFGS-B", bounds=bounds)
         p = res.x
         return cls(
-            mu=float(p[0]), sigma=float(math.exp(p[1])), lam=float(math.exp(p[2])),
-            mu_j=float(p[3]), sigma_j=float(math.exp(p[4])),
-        )  # fmt: skip
+            mu=float(p[0]),
+            sigma=float(math.exp(p[1])),
+            lam=float(math.exp(p[2])),
+            mu_j=float(p[3]),
+            sigma_j=float(math.exp(p[4])),
+        )
 
     def _run(self, n_paths, n_steps, dt, seed, parallel, out, paths) -> None:  # type: ignore[no-untyped-def]
         mc.JUMP_DIFFUSION.pick(n_paths * n_steps, parallel)(
-            _gens(seed, n_paths), n_steps, self.mu * dt, self.sigma * math.sqrt(dt),
-            self.lam * dt, self.mu_j, self.sigma_j, out, paths,
-        )  # fmt: skip
+            _gens(seed, n_paths),
+            n_steps,
+            self.mu * dt,
+            self.sigma * math.sqrt(dt),
+            self.lam * dt,
+            self.mu_j,
+            self.sigma_j,
+            out,
+            paths,
+        )
 
 
-def _merton_loglik(r: np.ndarray, dt: float, mu: float, sigma: float, lam: float,
-                   mu_j: float, sigma_j: float) -> float:  # fmt: skip
+def _merton_loglik(
+    r: np.ndarray, dt: float, mu: float, sigma: float, lam: float, mu_j: float, sigma_j: float
+) -> float:
     rate = lam * dt
     n_terms = int(rate + 10.0 * math.sqrt(rate) + 12.0)  # Poisson tail beyond: < 1e-12
     k = np.arange(n_terms)
@@ -463,10 +487,20 @@ class GARCH(_Model):
             v = -_garch_loglik(z, *unpack(q)) / z.shape[0]
             return v if math.isfinite(v) else 1e300
 
-        x0 = [float(z.mean()), math.log(0.05), math.log(0.95 / 0.05), math.log(0.1 / 0.9),
-              math.log(6.0)]  # fmt: skip
-        bounds = [(-1.0, 1.0), (math.log(1e-6), math.log(10.0)), (-8.0, 10.0), (-10.0, 5.0),
-                  (math.log(0.05), math.log(200.0))]  # fmt: skip
+        x0 = [
+            float(z.mean()),
+            math.log(0.05),
+            math.log(0.95 / 0.05),
+            math.log(0.1 / 0.9),
+            math.log(6.0),
+        ]
+        bounds = [
+            (-1.0, 1.0),
+            (math.log(1e-6), math.log(10.0)),
+            (-8.0, 10.0),
+            (-10.0, 5.0),
+            (math.log(0.05), math.log(200.0)),
+        ]
         res = optimize.minimize(nll, x0, method="L-BFGS-B", bounds=bounds)
         polish = {"xatol": 1e-7, "fatol": 1e-12, "maxiter": 4000}
         res = optimize.minimize(nll, res.x, method="Nelder-Mead", bounds=bounds, options=polish)
@@ -484,13 +518,22 @@ class GARCH(_Model):
         self._check_dt(dt)
         h0 = _state_array("variance0", self.variance if variance0 is None else variance0, n_paths)
         mc.GARCH.pick(n_paths * n_steps, parallel)(
-            _gens(seed, n_paths), n_steps, self.mu, self.omega, self.alpha, self.beta, self.nu,
-            h0, out, paths,
-        )  # fmt: skip
+            _gens(seed, n_paths),
+            n_steps,
+            self.mu,
+            self.omega,
+            self.alpha,
+            self.beta,
+            self.nu,
+            h0,
+            out,
+            paths,
+        )
 
 
-def _garch_loglik(r: np.ndarray, mu: float, omega: float, alpha: float, beta: float,
-                  nu: float) -> float:  # fmt: skip
+def _garch_loglik(
+    r: np.ndarray, mu: float, omega: float, alpha: float, beta: float, nu: float
+) -> float:
     eps = r - mu
     h = mc.garch_variances(eps, omega, alpha, beta, float(np.mean(eps * eps)))
     const = gammaln(0.5 * (nu + 1.0)) - gammaln(0.5 * nu) - 0.5 * math.log(math.pi * (nu - 2.0))
@@ -501,8 +544,9 @@ def _garch_loglik(r: np.ndarray, mu: float, omega: float, alpha: float, beta: fl
 # --- Bates: Heston stochastic variance + Merton jumps ---
 
 
-def _heston_moments(kappa: float, theta: float, xi: float, rho: float, horizon: float,
-                    ev0: float, ev0_sq: float) -> tuple[float, float, float]:  # fmt: skip
+def _heston_moments(
+    kappa: float, theta: float, xi: float, rho: float, horizon: float, ev0: float, ev0_sq: float
+) -> tuple[float, float, float]:
     """E[M^2], E[M^3], E[M^4] of M_T = int_0^T sqrt(v) dW1, given E[v_0] and E[v_0^2].
 
     By Ito, with m = E[v], q = E[v^2], S = E[M^2], g = E[M v], h = E[M^2 v]:
@@ -593,9 +637,21 @@ class Bates(_Model):
     def _run(self, n_paths, n_steps, dt, seed, parallel, out, paths, variance0=None) -> None:  # type: ignore[no-untyped-def]
         v0 = _state_array("variance0", self.v0 if variance0 is None else variance0, n_paths)
         mc.BATES.pick(n_paths * n_steps, parallel)(
-            _gens(seed, n_paths), n_steps, float(dt), self.mu, self.kappa, self.theta, self.xi,
-            self.rho, v0, self.lam * dt, self.mu_j, self.sigma_j, out, paths,
-        )  # fmt: skip
+            _gens(seed, n_paths),
+            n_steps,
+            float(dt),
+            self.mu,
+            self.kappa,
+            self.theta,
+            self.xi,
+            self.rho,
+            v0,
+            self.lam * dt,
+            self.mu_j,
+            self.sigma_j,
+            out,
+            paths,
+        )
 
     @classmethod
     def fit(cls, log_returns: Any, dt: float) -> Bates:
@@ -626,8 +682,15 @@ class Bates(_Model):
         for kappa0, share0, lam0 in ((2.0, 0.8, 2.0), (6.0, 0.6, 10.0), (1.0, 0.95, 0.5)):
             theta0 = share0 * var_year
             sj0 = math.sqrt((1.0 - share0) * var_year / lam0)
-            x0 = [kappa0, theta0, math.sqrt(2 * kappa0 * theta0) * 0.7, 0.5 * lev, lam0, 0.0,
-                  min(sj0, 0.4)]  # fmt: skip
+            x0 = [
+                kappa0,
+                theta0,
+                math.sqrt(2 * kappa0 * theta0) * 0.7,
+                0.5 * lev,
+                lam0,
+                0.0,
+                min(sj0, 0.4),
+            ]
             x0 = np.clip(x0, np.array(lo) + 1e-9, np.array(hi) - 1e-9)
             res = optimize.least_squares(
                 residuals, x0, bounds=(lo, hi), x_scale="jac", max_nfev=300
@@ -635,8 +698,17 @@ class Bates(_Model):
             if best is None or res.cost < best.cost:
                 best = res
         kappa, theta, xi, rho, lam, mu_j, sigma_j = (float(v) for v in best.x)  # type: ignore[union-attr]
-        return cls(mu=mean / dt - lam * mu_j, kappa=kappa, theta=theta, xi=xi, rho=rho, v0=theta,
-                   lam=lam, mu_j=mu_j, sigma_j=sigma_j)  # fmt: skip
+        return cls(
+            mu=mean / dt - lam * mu_j,
+            kappa=kappa,
+            theta=theta,
+            xi=xi,
+            rho=rho,
+            v0=theta,
+            lam=lam,
+            mu_j=mu_j,
+            sigma_j=sigma_j,
+        )
 
 
 _AGGREGATION = (1, 5, 20)  # steps summed for the variance, skewness and kurtosis targets

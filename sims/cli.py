@@ -109,8 +109,12 @@ def run(args: argparse.Namespace) -> int:
         variants["no_governance"] = replace(cfg, governance=False)
     runs, summaries, log = {}, {}, []
     for label, variant in variants.items():
-        bar = tqdm(total=variant.steps, desc=f"optsim {name} seed {args.seed} ({label})",
-                   unit="block", disable=args.quiet)  # fmt: skip
+        bar = tqdm(
+            total=variant.steps,
+            desc=f"optsim {name} seed {args.seed} ({label})",
+            unit="block",
+            disable=args.quiet,
+        )
         try:
             result = run_simulation(
                 variant, args.seed, args.chain, progress=lambda _, bar=bar: bar.update(1)

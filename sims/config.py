@@ -66,24 +66,44 @@ class SimConfig:
     hedge_impact: float = 0.1  # slippage per unit of notional / available depth
     hedge_base_slippage: float = 0.0005  # slippage of a small trade, fraction of notional
 
-    # fmt: off
     RANGES = {
-        "steps": (1, 100_000), "step_seconds": (60, DAY), "spot0": (1.0, 1e7), "vol0": (0.05, 3.0),
-        "writers": (0, 2_000), "noise_traders": (0, 2_000), "liquidators": (0, 20),
-        "governance_every_hours": (1, 24 * 30), "history_hours": (0, 24 * 365),
-        "writer_capital": (100.0, 1e9), "trader_capital": (100.0, 1e9),
-        "liquidator_capital": (1_000.0, 1e12), "pool_capital": (1_000.0, 1e12),
-        "writer_max_usage": (0.01, 1.0), "activity": (0.0, 1.0), "oracle_tip_gwei": (0.0, 1e6),
-        "liquidation_gas": (0.0, 3e7), "max_liquidations_per_keeper": (1, 1_000),
-        "max_settlements_per_step": (1, 1_000), "directional": (0, 2_000),
-        "signal_quality": (0.5, 1.0), "signal_horizon": (1, 10_000), "vol_traders": (0, 2_000),
-        "vol_threshold": (0.0, 1.0), "vol_forecast_noise": (0.0, 1.0), "put_hedgers": (0, 2_000),
-        "hedger_spot_usd": (100.0, 1e9), "lps": (0, 2_000), "lp_capital": (100.0, 1e12),
-        "lp_run_fear": (0.0, 1.0), "lp_hurdle": (-10.0, 10.0), "lp_max_drawdown": (0.0, 1.0),
-        "hedge_band": (0.0, 1.0), "hedge_depth_usd": (1_000.0, 1e13), "hedge_impact": (0.0, 100.0),
+        "steps": (1, 100_000),
+        "step_seconds": (60, DAY),
+        "spot0": (1.0, 1e7),
+        "vol0": (0.05, 3.0),
+        "writers": (0, 2_000),
+        "noise_traders": (0, 2_000),
+        "liquidators": (0, 20),
+        "governance_every_hours": (1, 24 * 30),
+        "history_hours": (0, 24 * 365),
+        "writer_capital": (100.0, 1e9),
+        "trader_capital": (100.0, 1e9),
+        "liquidator_capital": (1_000.0, 1e12),
+        "pool_capital": (1_000.0, 1e12),
+        "writer_max_usage": (0.01, 1.0),
+        "activity": (0.0, 1.0),
+        "oracle_tip_gwei": (0.0, 1e6),
+        "liquidation_gas": (0.0, 3e7),
+        "max_liquidations_per_keeper": (1, 1_000),
+        "max_settlements_per_step": (1, 1_000),
+        "directional": (0, 2_000),
+        "signal_quality": (0.5, 1.0),
+        "signal_horizon": (1, 10_000),
+        "vol_traders": (0, 2_000),
+        "vol_threshold": (0.0, 1.0),
+        "vol_forecast_noise": (0.0, 1.0),
+        "put_hedgers": (0, 2_000),
+        "hedger_spot_usd": (100.0, 1e9),
+        "lps": (0, 2_000),
+        "lp_capital": (100.0, 1e12),
+        "lp_run_fear": (0.0, 1.0),
+        "lp_hurdle": (-10.0, 10.0),
+        "lp_max_drawdown": (0.0, 1.0),
+        "hedge_band": (0.0, 1.0),
+        "hedge_depth_usd": (1_000.0, 1e13),
+        "hedge_impact": (0.0, 100.0),
         "hedge_base_slippage": (0.0, 0.1),
     }
-    # fmt: on
 
     def validate(self) -> None:
         for name, (lo, hi) in self.RANGES.items():
@@ -94,8 +114,16 @@ class SimConfig:
                 or not lo <= value <= hi
             ):
                 raise SimConfigError(f"{name} = {value!r} outside allowed range [{lo}, {hi}]")
-        for name in ("writers", "noise_traders", "liquidators", "directional", "vol_traders",
-                     "put_hedgers", "lps", "signal_horizon"):  # fmt: skip
+        for name in (
+            "writers",
+            "noise_traders",
+            "liquidators",
+            "directional",
+            "vol_traders",
+            "put_hedgers",
+            "lps",
+            "signal_horizon",
+        ):
             if not isinstance(getattr(self, name), int):
                 raise SimConfigError(f"{name} = {getattr(self, name)!r}: expected an integer")
         for name in ("governance", "pool_hedger"):

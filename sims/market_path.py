@@ -116,9 +116,16 @@ class MarketPath:
     name: str = ""
 
     ARRAYS = (
-        "timestamp", "spot", "realised_vol", "reference_iv", "oracle_live", "gas_gwei",
-        "lp_stress", "liquidity", "regime",
-    )  # fmt: skip
+        "timestamp",
+        "spot",
+        "realised_vol",
+        "reference_iv",
+        "oracle_live",
+        "gas_gwei",
+        "lp_stress",
+        "liquidity",
+        "regime",
+    )
 
     def __post_init__(self) -> None:
         n = len(self.spot)
@@ -177,7 +184,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
         "lam": 6.0,
         "mu_j": -0.04,
         "sigma_j": 0.07,
-    },  # fmt: skip
+    },
     "replay": {"csv": str(REPLAY_EXAMPLE)},
 }
 
@@ -305,8 +312,9 @@ def _garch(s: dict[str, Any], dt: float) -> GARCH:
     p = 0.5 ** (dt * YEAR_SEC / HOUR / s["half_life_hours"])
     alpha = s["alpha"] * p / hourly
     variance = s["vol"] ** 2 * dt
-    return GARCH(mu=s["mu"] * dt, omega=variance * (1.0 - p), alpha=alpha, beta=p - alpha,
-                 nu=s["nu"], dt=dt)  # fmt: skip
+    return GARCH(
+        mu=s["mu"] * dt, omega=variance * (1.0 - p), alpha=alpha, beta=p - alpha, nu=s["nu"], dt=dt
+    )
 
 
 def replay_base(csv: str, steps: int, step_seconds: int) -> _Base:

@@ -138,29 +138,47 @@ class OptionsMarketModel(mesa.Model):
             for _ in range(cfg.noise_traders)
         ]
         self.directional = [
-            DirectionalTrader(self, next(it), cfg.trader_capital, cfg.activity,
-                              cfg.signal_quality, cfg.signal_horizon)
+            DirectionalTrader(
+                self,
+                next(it),
+                cfg.trader_capital,
+                cfg.activity,
+                cfg.signal_quality,
+                cfg.signal_horizon,
+            )
             for _ in range(cfg.directional)
-        ]  # fmt: skip
+        ]
         self.vol_traders = [
-            VolTrader(self, next(it), cfg.trader_capital, cfg.activity, cfg.vol_threshold,
-                      cfg.vol_forecast_noise)
+            VolTrader(
+                self,
+                next(it),
+                cfg.trader_capital,
+                cfg.activity,
+                cfg.vol_threshold,
+                cfg.vol_forecast_noise,
+            )
             for _ in range(cfg.vol_traders)
-        ]  # fmt: skip
+        ]
         self.put_hedgers = [
             PutHedger(self, next(it), cfg.trader_capital, cfg.hedger_spot_usd)
             for _ in range(cfg.put_hedgers)
         ]
         self.lps = [
-            LiquidityProvider(self, next(it), cfg.lp_capital, hurdle=cfg.lp_hurdle,
-                              run_fear=cfg.lp_run_fear + self.random.uniform(-0.15, 0.15),
-                              max_drawdown=cfg.lp_max_drawdown)
+            LiquidityProvider(
+                self,
+                next(it),
+                cfg.lp_capital,
+                hurdle=cfg.lp_hurdle,
+                run_fear=cfg.lp_run_fear + self.random.uniform(-0.15, 0.15),
+                max_drawdown=cfg.lp_max_drawdown,
+            )
             for _ in range(cfg.lps)
-        ]  # fmt: skip
+        ]
         self.hedger = None
         if cfg.pool_hedger:
-            self.hedger = PoolHedger(self, cfg.hedge_band, cfg.hedge_base_slippage,
-                                     cfg.hedge_impact, cfg.hedge_depth_usd)  # fmt: skip
+            self.hedger = PoolHedger(
+                self, cfg.hedge_band, cfg.hedge_base_slippage, cfg.hedge_impact, cfg.hedge_depth_usd
+            )
         self.governance = None
         if cfg.governance:
             from agents.committee import CommitteeConfig, RiskCommittee
@@ -172,8 +190,13 @@ class OptionsMarketModel(mesa.Model):
             self.governance = GovernanceAgent(self, admin, committee)
         for a in self.agents:
             self._agents_by_id[a.unique_id] = a
-        self.traders = [*self.writers, *self.noise, *self.directional, *self.vol_traders,
-                        *self.put_hedgers]  # fmt: skip
+        self.traders = [
+            *self.writers,
+            *self.noise,
+            *self.directional,
+            *self.vol_traders,
+            *self.put_hedgers,
+        ]
         self._pool_address = self.addresses["pool"].lower()
         self.index.watch(
             [t.account for t in self.traders] + [lq.account for lq in self.liquidators]
@@ -207,9 +230,15 @@ class OptionsMarketModel(mesa.Model):
         self._mine()
         self._read_state()
         # the first vols: push again now that the expiries exist
-        self.send(self.updater, "oracle", "push", int(self.spot * WAD), self.live_expiries(),
-                  [int(self.path.reference_iv[0] * WAD)] * len(self.live_expiries()),
-                  tip_gwei=c.oracle_tip_gwei)  # fmt: skip
+        self.send(
+            self.updater,
+            "oracle",
+            "push",
+            int(self.spot * WAD),
+            self.live_expiries(),
+            [int(self.path.reference_iv[0] * WAD)] * len(self.live_expiries()),
+            tip_gwei=c.oracle_tip_gwei,
+        )
         self.now += 1
         self._mine()
         self._read_state()
@@ -217,16 +246,28 @@ class OptionsMarketModel(mesa.Model):
 
     # --- what agents call ---
 
-    def send(self, agent: Any, contract: str, method: str, *args: Any, tip_gwei: float = 0.0,
-             label: str | None = None) -> None:  # fmt: skip
+    def send(
+        self,
+        agent: Any,
+        contract: str,
+        method: str,
+        *args: Any,
+        tip_gwei: float = 0.0,
+        label: str | None = None,
+    ) -> None:
         """Queue a transaction from the agent's account for this step's block."""
         if agent is self.updater and method == "push" and args:
             self.oracle_next = args[0] / WAD
             self.vols_next = {int(e): v / WAD for e, v in zip(args[1], args[2], strict=True)}
         self.chain.send(
-            agent.account, contract, method, *args, tip=int(tip_gwei * GWEI), label=label,
+            agent.account,
+            contract,
+            method,
+            *args,
+            tip=int(tip_gwei * GWEI),
+            label=label,
             tag=agent.unique_id,
-        )  # fmt: skip
+        )
 
     def gas_cost_usd(self, outcome: Any) -> float:
         """The scenario's gas price (plus the tip) times gas used, at spot (gas token = ETH).
@@ -534,8 +575,10 @@ class OptionsMarketModel(mesa.Model):
             "accounts_below_mm": below_mm,
             "total_mm": lambda m: _book_total(m, "mm"),
             "total_im": lambda m: _book_total(m, "im"),
-            "short_notional": lambda m: m.oracle.spot
-            * sum(-q for p in m.index.positions.values() for q in p.values() if q < 0),
+            "short_notional": lambda m: (
+                m.oracle.spot
+                * sum(-q for p in m.index.positions.values() for q in p.values() if q < 0)
+            ),
             "liquidations": lambda m: m.tally.liquidations,
             "liquidated_mm": lambda m: m.tally.liquidated_mm_usd,
             "bad_debt": lambda m: m.tally.bad_debt_usd,
@@ -566,9 +609,11 @@ class OptionsMarketModel(mesa.Model):
             "hedged_nav": lambda m: m.pool["nav"] + (m.hedger.pnl if m.hedger else 0.0),
             "put_hedger_pnl": lambda m: sum(h.pnl() for h in m.put_hedgers),
             # trades landed so far, by kind of trader
-            **{f"{kind}_trades": (lambda m, kind=kind: sum(t.trades for t in getattr(m, kind)))
-               for kind in ("writers", "noise", "directional", "vol_traders", "put_hedgers")},
-        }  # fmt: skip
+            **{
+                f"{kind}_trades": (lambda m, kind=kind: sum(t.trades for t in getattr(m, kind)))
+                for kind in ("writers", "noise", "directional", "vol_traders", "put_hedgers")
+            },
+        }
 
 
 def _book_total(m: OptionsMarketModel, field: str) -> float:

@@ -81,8 +81,11 @@ def summarise(steps: pd.DataFrame, meta: dict[str, Any], coverage: float = 0.99)
 def _optional(steps: pd.DataFrame) -> dict[str, float]:
     """Metrics of the agents a run may not have: LPs, the hedging desk, put hedgers."""
     out: dict[str, float] = {}
-    for col, key in (("lp_redemptions", "lp_redemptions_usd"), ("lp_deposits", "lp_deposits_usd"),
-                     ("lp_failed_redemptions", "lp_failed_redemptions")):  # fmt: skip
+    for col, key in (
+        ("lp_redemptions", "lp_redemptions_usd"),
+        ("lp_deposits", "lp_deposits_usd"),
+        ("lp_failed_redemptions", "lp_failed_redemptions"),
+    ):
         if col in steps:
             out[key] = float(steps[col].sum())
     last = (
@@ -185,7 +188,7 @@ def _plots(runs: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
         ax.set_title(f"Parameter in force: {p}")
         ax.set_xlabel("hours")
         ax.legend(fontsize=8)
-    for ax in axes[len(params):]:
+    for ax in axes[len(params) :]:
         ax.set_visible(False)
     save(fig, "parameters.png")
     return files
@@ -213,8 +216,10 @@ def _html(summary: dict[str, Any], images: list[Path], governance_log: list[dict
     def worst(w: Any) -> str:
         if not isinstance(w, dict):
             return ""
-        return (f"block {w.get('step')}: NAV {cell(w.get('pool_nav_change_usd'))} USD "
-                f"(net of LP flows) at spot {cell(w.get('spot'))}")  # fmt: skip
+        return (
+            f"block {w.get('step')}: NAV {cell(w.get('pool_nav_change_usd'))} USD "
+            f"(net of LP flows) at spot {cell(w.get('spot'))}"
+        )
 
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     rows = "".join(
@@ -223,9 +228,11 @@ def _html(summary: dict[str, Any], images: list[Path], governance_log: list[dict
         + "</tr>"
         for k in keys
     )
-    rows += "<tr><th>worst_step</th>" + "".join(
-        f"<td>{html.escape(worst(runs[n].get('worst_step')))}</td>" for n in names
-    ) + "</tr>"  # fmt: skip
+    rows += (
+        "<tr><th>worst_step</th>"
+        + "".join(f"<td>{html.escape(worst(runs[n].get('worst_step')))}</td>" for n in names)
+        + "</tr>"
+    )
     reasons = sorted({r for n in names for r in (runs[n].get("reverts_by_reason") or {})})
     failed = ""
     if reasons:

@@ -82,9 +82,16 @@ from sims.market_path import (
 )
 
 __all__ = [
-    "KINDS", "REPLAY_EXAMPLE", "SCENARIOS", "Event", "ModelSpec", "Scenario", "list_scenarios",
-    "load_scenario", "replay_path",
-]  # fmt: skip
+    "KINDS",
+    "REPLAY_EXAMPLE",
+    "SCENARIOS",
+    "Event",
+    "ModelSpec",
+    "Scenario",
+    "list_scenarios",
+    "load_scenario",
+    "replay_path",
+]
 
 # --- events ---
 

@@ -23,7 +23,6 @@ from risk.units import USDC, WAD
 silence_revert_traces()
 
 
-
 @pytest.fixture(scope="session")
 def gov(accounts):
     return accounts[0]

@@ -48,21 +48,55 @@ CHANGE = "#8e44ad"
 
 # the inputs of DashboardModel, as Mesa's UserInputs show them
 MODEL_PARAMS: dict[str, dict[str, Any]] = {
-    "scenario": {"type": "Select", "value": "crash", "values": sorted(SCENARIOS),
-                 "label": "Scenario"},
+    "scenario": {
+        "type": "Select",
+        "value": "crash",
+        "values": sorted(SCENARIOS),
+        "label": "Scenario",
+    },
     "seed": {"type": "SliderInt", "value": 7, "min": 0, "max": 1_000, "step": 1, "label": "Seed"},
-    "steps": {"type": "SliderInt", "value": 168, "min": 24, "max": 720, "step": 24,
-              "label": "Steps (hourly blocks)"},
+    "steps": {
+        "type": "SliderInt",
+        "value": 168,
+        "min": 24,
+        "max": 720,
+        "step": 24,
+        "label": "Steps (hourly blocks)",
+    },
     "governance": {"type": "Checkbox", "value": True, "label": "Risk committee (governance)"},
-    "writers": {"type": "SliderInt", "value": 6, "min": 0, "max": 40, "step": 1,
-                "label": "Option writers"},
-    "noise_traders": {"type": "SliderInt", "value": 4, "min": 0, "max": 40, "step": 1,
-                      "label": "Noise traders"},
-    "spot_shock": {"type": "SliderFloat", "value": 0.15, "min": 0.05, "max": 0.5, "step": 0.01,
-                   "label": "Initial spot_shock"},
-    "im_factor": {"type": "SliderFloat", "value": 1.3, "min": 1.0, "max": 2.5, "step": 0.05,
-                  "label": "Initial im_factor"},
-}  # fmt: skip
+    "writers": {
+        "type": "SliderInt",
+        "value": 6,
+        "min": 0,
+        "max": 40,
+        "step": 1,
+        "label": "Option writers",
+    },
+    "noise_traders": {
+        "type": "SliderInt",
+        "value": 4,
+        "min": 0,
+        "max": 40,
+        "step": 1,
+        "label": "Noise traders",
+    },
+    "spot_shock": {
+        "type": "SliderFloat",
+        "value": 0.15,
+        "min": 0.05,
+        "max": 0.5,
+        "step": 0.01,
+        "label": "Initial spot_shock",
+    },
+    "im_factor": {
+        "type": "SliderFloat",
+        "value": 1.3,
+        "min": 1.0,
+        "max": 2.5,
+        "step": 0.05,
+        "label": "Initial im_factor",
+    },
+}
 PARAM_COLUMNS = ("spot_shock", "im_factor", "vol_shock_up", "start_discount")
 
 
@@ -94,8 +128,15 @@ def spot_figure(df: pd.DataFrame) -> Figure:
         ax.plot(x, df["oracle_spot"], label="oracle", color="#3498db", ls="--", lw=1)
     hit = df["liquidations"] > 0
     if hit.any():
-        ax.scatter(x[hit], df["spot"][hit], s=20 + 12 * df["liquidations"][hit],
-                   marker="v", color=LIQUIDATION, zorder=3, label="liquidations")  # fmt: skip
+        ax.scatter(
+            x[hit],
+            df["spot"][hit],
+            s=20 + 12 * df["liquidations"][hit],
+            marker="v",
+            color=LIQUIDATION,
+            zorder=3,
+            label="liquidations",
+        )
     ax.legend(loc="best", fontsize=8)
     return fig
 
@@ -159,9 +200,13 @@ def params_figure(df: pd.DataFrame) -> Figure:
 
 
 FIGURES: tuple[Callable[[pd.DataFrame], Figure], ...] = (
-    spot_figure, nav_figure, utilisation_figure, below_mm_figure, liquidations_figure,
+    spot_figure,
+    nav_figure,
+    utilisation_figure,
+    below_mm_figure,
+    liquidations_figure,
     params_figure,
-)  # fmt: skip
+)
 
 
 # --- the text panel ---
@@ -198,9 +243,7 @@ def review_markdown(model: Any) -> str:
     if row["skipped"]:
         return f"{text}: skipped, {row['skipped']}"
     proposed = row["proposed"].replace("; ", "\n- ") or "nothing"
-    held = (
-        f"\n\nheld (changed within their minimum interval): {row['held']}" if row["held"] else ""
-    )
+    held = f"\n\nheld (changed within their minimum interval): {row['held']}" if row["held"] else ""
     return f"{text}, proposed:\n\n- {proposed}{held}"
 
 
@@ -213,8 +256,9 @@ def figure_component(draw: Callable[[pd.DataFrame], Figure]) -> Callable[[Any], 
 
     def component(model: Any) -> Any:
         df = model.datacollector.get_model_vars_dataframe()
-        return solara.FigureMatplotlib(draw(df), dependencies=[id(model), model.steps],
-                                       format="png")  # fmt: skip
+        return solara.FigureMatplotlib(
+            draw(df), dependencies=[id(model), model.steps], format="png"
+        )
 
     component.__name__ = draw.__name__
     return component
@@ -270,8 +314,9 @@ def make_page(
         else:
             inputs = getattr(model.value, "inputs", {})
             user_params = {k: {**v, "value": inputs.get(k, v["value"])} for k, v in params.items()}
-            SolaraViz(model, components=shown, model_params=user_params, name=name,
-                      play_interval=200)  # fmt: skip
+            SolaraViz(
+                model, components=shown, model_params=user_params, name=name, play_interval=200
+            )
 
     return Page
 
@@ -285,8 +330,20 @@ Page = make_page()
 def server_command(port: int = 8765, host: str = "127.0.0.1") -> list[str]:
     """`solara run` on this module, in production mode: no reload, no browser opened, no
     look-up of solara's latest version."""
-    return [sys.executable, "-m", "solara", "run", "sims.dashboard.app", "--host", host,
-            "--port", str(port), "--production", "--no-open", "--no-check-version"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        "sims.dashboard.app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--production",
+        "--no-open",
+        "--no-check-version",
+    ]
 
 
 def server_env() -> dict[str, str]:
@@ -297,8 +354,9 @@ def server_env() -> dict[str, str]:
 
 def start_server(port: int = 8765, host: str = "127.0.0.1", **popen: Any) -> subprocess.Popen:
     """The server as a child process in its own process group (see `stop_server`)."""
-    return subprocess.Popen(server_command(port, host), cwd=ROOT, env=server_env(),
-                            start_new_session=True, **popen)  # fmt: skip
+    return subprocess.Popen(
+        server_command(port, host), cwd=ROOT, env=server_env(), start_new_session=True, **popen
+    )
 
 
 def stop_server(proc: subprocess.Popen, timeout: float = 10.0) -> None:

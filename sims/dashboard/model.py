@@ -93,13 +93,24 @@ class DashboardModel(OptionsMarketModel):
         except (TypeError, ValueError):
             raise SimConfigError(f"seed = {seed!r}: expected an integer") from None
         cfg = SimConfig.from_dict(
-            {"scenario": scenario, "steps": int(steps), "governance": bool(governance),
-             "writers": int(writers), "noise_traders": int(noise_traders)}
-        )  # fmt: skip
+            {
+                "scenario": scenario,
+                "steps": int(steps),
+                "governance": bool(governance),
+                "writers": int(writers),
+                "noise_traders": int(noise_traders),
+            }
+        )
         params = {"margin": {"spot_shock": float(spot_shock), "im_factor": float(im_factor)}}
-        self.inputs = {"scenario": scenario, "seed": seed, "steps": cfg.steps,
-                       "governance": cfg.governance, "writers": cfg.writers,
-                       "noise_traders": cfg.noise_traders, **params["margin"]}  # fmt: skip
+        self.inputs = {
+            "scenario": scenario,
+            "seed": seed,
+            "steps": cfg.steps,
+            "governance": cfg.governance,
+            "writers": cfg.writers,
+            "noise_traders": cfg.noise_traders,
+            **params["margin"],
+        }
         self._network: Any = None
         self._chain: Any = None
         on_chain_thread(self._open, cfg, seed, params)

@@ -96,9 +96,16 @@ def review_after_crash(crash_history, committee_book):
         committee = RiskCommittee(CommitteeConfig(**{**FAST, **config}))
         ts, spots, ivs = crash_history
         actions = committee.review(
-            int(ts[-1]), ts, spots, ivs, committee_book, current or defaults(), limits_of(rate),
-            last_update or {}, NAV,
-        )  # fmt: skip
+            int(ts[-1]),
+            ts,
+            spots,
+            ivs,
+            committee_book,
+            current or defaults(),
+            limits_of(rate),
+            last_update or {},
+            NAV,
+        )
         return committee, actions
 
     return _review
@@ -183,9 +190,16 @@ def test_review__input_missing_for_a_group__error_before_anything_runs(
     del given[missing_from]["margin"]
     with pytest.raises(ValueError, match=f"{missing_from}: no entry for group 'margin'"):
         committee.review(
-            int(ts[-1]), ts, spots, ivs, committee_book, given["current"],
-            given["rate_limits"], {}, NAV,
-        )  # fmt: skip
+            int(ts[-1]),
+            ts,
+            spots,
+            ivs,
+            committee_book,
+            given["current"],
+            given["rate_limits"],
+            {},
+            NAV,
+        )
     assert committee.history == [] and not committee.pending
     assert committee.is_due(int(ts[-1]))  # the review was not spent
 
@@ -226,8 +240,14 @@ def test_review__every_step_within_param_guard_rate_limit(review_after_crash, ra
         cls = PARAMS[a.group]
         old = current[a.group].to_chain()
         assert a.params.to_chain() == a.calldata_args
-        assert a.method == {"margin": "set_margin_params", "liquidation": "set_liquidation_params",
-                            "limits": "set_limits"}[a.group]  # fmt: skip
+        assert (
+            a.method
+            == {
+                "margin": "set_margin_params",
+                "liquidation": "set_liquidation_params",
+                "limits": "set_limits",
+            }[a.group]
+        )
         for f, before, after in zip(cls.FIELDS, old, a.calldata_args, strict=True):
             assert f.lo <= after <= f.hi, f.name
             assert abs(after - before) <= allowed_change(f, before, rate), f.name
@@ -259,9 +279,12 @@ def test_review__change_within_dead_band__not_proposed(review_after_crash):
     # spot_shock 1% off its target (inside the 2% band), vol_shock_up 10% off (outside)
     current = defaults()
     current["margin"] = MarginParams(
-        **{**target.to_dict(), "spot_shock": round(target.spot_shock / 1.01, 6),
-           "vol_shock_up": round(target.vol_shock_up * 0.9, 6)}
-    )  # fmt: skip
+        **{
+            **target.to_dict(),
+            "spot_shock": round(target.spot_shock / 1.01, 6),
+            "vol_shock_up": round(target.vol_shock_up * 0.9, 6),
+        }
+    )
     committee, actions = review_after_crash(current=current)
     assert committee.history[-1].targets["margin"] == target  # same seed, same target
     margin = next(a for a in actions if a.group == "margin")
@@ -386,10 +409,11 @@ def test_chain__committee_proposal_executes_and_a_second_change_is_held(
     current, rates, last = on_chain_state(config)
     changed = {
         f.name
-        for f, a, b in zip(MarginParams.FIELDS, MarginParams().to_chain(), margin.calldata_args,
-                           strict=True)
+        for f, a, b in zip(
+            MarginParams.FIELDS, MarginParams().to_chain(), margin.calldata_args, strict=True
+        )
         if a != b
-    }  # fmt: skip
+    }
     committee.review(now, ts, spots, ivs, committee_book, current, rates, last, NAV)
     record = committee.history[-1]
     assert changed and changed <= set(record.held["margin"])
@@ -501,9 +525,7 @@ def test_agent__analysis_hours__proposes_after_them_the_same_as_at_once(
     start = chain.pending_timestamp
     history = price_history(start + 2 * DAY)
     at_once = RiskCommittee(CommitteeConfig(**FAST, analysis_hours=0))
-    expected = at_once.review(
-        start, *history, committee_book, *on_chain_state(config), NAV
-    )  # fmt: skip
+    expected = at_once.review(start, *history, committee_book, *on_chain_state(config), NAV)
     model = ChainStub(config, timelock, committee_book, history)
     agent = GovernanceAgent(model, gov, RiskCommittee(CommitteeConfig(**FAST, analysis_hours=6)))
     try:

@@ -14,7 +14,6 @@ from risk.units import GWEI, USDC, WAD
 pytestmark = pytest.mark.anvil
 
 
-
 @pytest.fixture
 def uri(node_uri):
     return node_uri
@@ -196,9 +195,17 @@ def test_mine__trade_events__match_apes_decoding(
 
 
 def test_pool_mark__trades_and_oracle_push_in_one_block__equal_revaluation(
-    make_builder, market, oracle, gov, fund, seed_pool, find_series, writer, buyer,
+    make_builder,
+    market,
+    oracle,
+    gov,
+    fund,
+    seed_pool,
+    find_series,
+    writer,
+    buyer,
     revalue_pool,
-):  # fmt: skip
+):
     seed_pool(1_000_000)
     fund(writer, 50_000)
     fund(buyer, 50_000)
@@ -223,9 +230,19 @@ def test_pool_mark__trades_and_oracle_push_in_one_block__equal_revaluation(
 
 
 def test_pool_mark__settlements_between_trades_in_one_block__equal_revaluation(
-    make_builder, chain, market, oracle, keeper, fund, seed_pool, find_series, writer, buyer,
-    push, revalue_pool,
-):  # fmt: skip
+    make_builder,
+    chain,
+    market,
+    oracle,
+    keeper,
+    fund,
+    seed_pool,
+    find_series,
+    writer,
+    buyer,
+    push,
+    revalue_pool,
+):
     seed_pool(1_000_000)
     fund(writer, 50_000)
     fund(buyer, 50_000)

@@ -71,8 +71,7 @@ def dashboard_tab(dashboard_url):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox"])  # fmt: skip
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:
             tab = browser.new_page(viewport={"width": 1400, "height": 1000})
             tab.goto(dashboard_url, wait_until="domcontentloaded")

@@ -36,8 +36,16 @@ from risk.units import GWEI
 
 pytestmark = pytest.mark.anvil
 
-TYPES = ("usdc_mock", "MarginEngine", "Oracle", "RiskConfig", "OptionMarket", "LiquidityPool",
-         "Timelock", "aggregator_mock")  # fmt: skip
+TYPES = (
+    "usdc_mock",
+    "MarginEngine",
+    "Oracle",
+    "RiskConfig",
+    "OptionMarket",
+    "LiquidityPool",
+    "Timelock",
+    "aggregator_mock",
+)
 SIZES = (21.0, 19.0, 12.0, 5.0)  # calls sold by each writer on 10k USDC
 APE = shutil.which("ape") or str(ROOT / ".venv" / "bin" / "ape")
 
@@ -112,9 +120,13 @@ def make_bot(net: Testnet, kind: str, key: str, state: Path, source=None, max_ac
     # back-off capped at 1 s: a node restarted on a loaded machine may be down for several
     # seconds, and the default 60 s cap would outlast the tests' waits
     cfg = KeeperConfig(
-        kind=kind, interval_s=0.1, confirmations=0, max_actions=max_actions,
-        gas=GasStrategy(**settings), max_backoff_s=1.0,
-    )  # fmt: skip
+        kind=kind,
+        interval_s=0.1,
+        confirmations=0,
+        max_actions=max_actions,
+        gas=GasStrategy(**settings),
+        max_backoff_s=1.0,
+    )
     stream = io.StringIO()
     metrics = Metrics(kind)
     log = keeper_logger(f"{kind}-{next(_LOGGERS)}", stream)
@@ -122,9 +134,17 @@ def make_bot(net: Testnet, kind: str, key: str, state: Path, source=None, max_ac
     contracts = Contracts(net.record["contracts"], net.contracts.types)
     rpc = JsonRpc(net.uri, timeout=10.0, retries=2, backoff=0.05)
     bot = build_bot(
-        cfg, rpc, contracts, KeySigner(key), state,
-        net.record["start_block"], metrics=metrics, log=log, stop=stop, source=source,
-    )  # fmt: skip
+        cfg,
+        rpc,
+        contracts,
+        KeySigner(key),
+        state,
+        net.record["start_block"],
+        metrics=metrics,
+        log=log,
+        stop=stop,
+        source=source,
+    )
     return bot, metrics, stop, stream
 
 
@@ -404,8 +424,10 @@ def test_liquidator__rival_lands_first__revert_recorded_not_retried(live_one_bel
     try:
         rival_tx = net.tx(m.rival, "market", "liquidate", target, WAD, tip_gwei=50, wait=False)
         thread, result = _liquidate_in_thread(bot, stop)
-        wait_for(lambda: int(net.rpc.call("eth_getTransactionCount", [keeper, "pending"]), 16)
-                 > nonce, what="our liquidation in the pool")  # fmt: skip
+        wait_for(
+            lambda: int(net.rpc.call("eth_getTransactionCount", [keeper, "pending"]), 16) > nonce,
+            what="our liquidation in the pool",
+        )
         net.mine()
     finally:
         net.automine(True)
@@ -430,9 +452,14 @@ def test_liquidator__stuck_transaction__replaced_with_higher_fee_lands_once(
     net.push(m.gov, 2_400)
     keeper = m.address(m.keeper)
     bot, metrics, stop, _ = make_bot(
-        net, "liquidator", m.keeper, tmp_path / "liq.json", stuck_after_s=0.3, max_fee_gwei=40,
+        net,
+        "liquidator",
+        m.keeper,
+        tmp_path / "liq.json",
+        stuck_after_s=0.3,
+        max_fee_gwei=40,
         tip_gwei=2,
-    )  # fmt: skip
+    )
     nonce = net.nonce(keeper)
     net.automine(False)
     try:
@@ -487,9 +514,13 @@ def test_liquidator__restart_while_tx_pending__follows_it_instead_of_resending(
 
 def _script(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen(
-        [APE, "run", "keeper", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, **kw,
-    )  # fmt: skip
+        [APE, "run", "keeper", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def test_keeper_script__bad_input__clear_error_nothing_sent(
@@ -507,21 +538,60 @@ def test_keeper_script__bad_input__clear_error_nothing_sent(
     nonces = {a: net.nonce(a) for a in (broke, funded)}
     common = ["--record-dir", str(records), "--once"]
     runs = {
-        "network": _script("liquidator", "--network", "ethereum:nowhere:node", "--account",
-                           "TEST::6", *common),
-        "rpc": _script("liquidator", "--network", f"http://127.0.0.1:{free_port()}", "--account",
-                       "TEST::6", *common),
-        "record": _script("settler", "--network", live_anvil.uri, "--account", "TEST::6",
-                          "--record-dir", str(tmp_path / "empty"), "--once"),
-        "funds": _script("liquidator", "--network", live_anvil.uri, "--account", "TEST::9", *common,
-                         "--state", str(tmp_path / "broke.json")),
-        "loop": _script("liquidator", "--network", live_anvil.uri, "--account", "TEST::6",
-                        "--record-dir", str(records), "--dry-run", "--confirmations", "0",
-                        "--interval", "0.2", "--state", str(tmp_path / "loop.json")),
-    }  # fmt: skip
+        "network": _script(
+            "liquidator", "--network", "ethereum:nowhere:node", "--account", "TEST::6", *common
+        ),
+        "rpc": _script(
+            "liquidator",
+            "--network",
+            f"http://127.0.0.1:{free_port()}",
+            "--account",
+            "TEST::6",
+            *common,
+        ),
+        "record": _script(
+            "settler",
+            "--network",
+            live_anvil.uri,
+            "--account",
+            "TEST::6",
+            "--record-dir",
+            str(tmp_path / "empty"),
+            "--once",
+        ),
+        "funds": _script(
+            "liquidator",
+            "--network",
+            live_anvil.uri,
+            "--account",
+            "TEST::9",
+            *common,
+            "--state",
+            str(tmp_path / "broke.json"),
+        ),
+        "loop": _script(
+            "liquidator",
+            "--network",
+            live_anvil.uri,
+            "--account",
+            "TEST::6",
+            "--record-dir",
+            str(records),
+            "--dry-run",
+            "--confirmations",
+            "0",
+            "--interval",
+            "0.2",
+            "--state",
+            str(tmp_path / "loop.json"),
+        ),
+    }
     net.push(m.gov, 2_400)  # the dry run finds the writer below MM
-    wait_for(lambda: (tmp_path / "loop.json").exists() or runs["loop"].poll() is not None,
-             timeout=120, what="the looping keeper's first iteration")  # fmt: skip
+    wait_for(
+        lambda: (tmp_path / "loop.json").exists() or runs["loop"].poll() is not None,
+        timeout=120,
+        what="the looping keeper's first iteration",
+    )
     time.sleep(0.5)  # a few iterations: the dry run must not repeat itself either
     runs["loop"].send_signal(signal.SIGTERM)
     out = {k: (p.wait(timeout=120), *p.communicate()) for k, p in runs.items()}

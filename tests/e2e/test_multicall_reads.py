@@ -11,7 +11,6 @@ from risk.units import WAD
 pytestmark = pytest.mark.anvil
 
 
-
 @pytest.fixture
 def traded(market, seed_pool, fund, writer, buyer, find_series):
     seed_pool(1_000_000)

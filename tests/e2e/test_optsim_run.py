@@ -140,8 +140,17 @@ def test_run__lp_bank_run__every_agent_acts_and_lps_run(tmp_path):
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_run__interrupted_mid_run__says_so_and_writes_nothing(tmp_path, sig, code):
     out = tmp_path / "r"
-    cmd = [sys.executable, "-m", "sims.cli", "run", "--out", str(out), "--steps", "400",
-           "--no-compare"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "sims.cli",
+        "run",
+        "--out",
+        str(out),
+        "--steps",
+        "400",
+        "--no-compare",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")))

@@ -30,8 +30,16 @@ def run(cfg, seed, chain="anvil", progress=None, params=None):
         os._exit(3)
     return run_simulation(cfg, seed, chain, progress, params)
 """
-SMALL = {"writers": 3, "noise_traders": 2, "directional": 0, "vol_traders": 0, "put_hedgers": 0,
-         "lps": 0, "governance": False, "history_hours": 0}  # fmt: skip
+SMALL = {
+    "writers": 3,
+    "noise_traders": 2,
+    "directional": 0,
+    "vol_traders": 0,
+    "put_hedgers": 0,
+    "lps": 0,
+    "governance": False,
+    "history_hours": 0,
+}
 
 
 def _sweep(spec: Path, out: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -43,13 +51,22 @@ def _sweep(spec: Path, out: Path, tmp: Path, *extra: str) -> subprocess.Complete
 def test_sweep__two_ray_workers__failures_recorded_and_resume_runs_only_missing(tmp_path):
     (tmp_path / "sweep_e2e_runner.py").write_text(RUNNER)
     spec = tmp_path / "sweep.yaml"
-    spec.write_text(yaml.safe_dump({
-        "parameters": {"margin.spot_shock": [0.15, 0.3, 0.35, 0.45]},
-        "scenarios": ["crash"], "seeds": [1], "steps": 6, "config": SMALL,
-        "runner": "sweep_e2e_runner:run",
-        "objective": {"metric": "capital_efficiency",
-                      "constraints": ["bad_debt_probability <= 0.5"]},
-    }))  # fmt: skip
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "parameters": {"margin.spot_shock": [0.15, 0.3, 0.35, 0.45]},
+                "scenarios": ["crash"],
+                "seeds": [1],
+                "steps": 6,
+                "config": SMALL,
+                "runner": "sweep_e2e_runner:run",
+                "objective": {
+                    "metric": "capital_efficiency",
+                    "constraints": ["bad_debt_probability <= 0.5"],
+                },
+            }
+        )
+    )
     out = tmp_path / "out"
 
     proc = _sweep(spec, out, tmp_path, "--workers", "2")

@@ -313,9 +313,14 @@ def test_walk_forward__cheating_detector__fit_never_sees_the_origin_or_after():
     for refit_every, horizon, step in [(1, 1, 1), (3, 4, 2), (5, 10, 10)]:
         seen.clear()
         res = walk_forward(
-            r, spy_fit, normal_margin, train_window=100, horizon=horizon, step=step,
+            r,
+            spy_fit,
+            normal_margin,
+            train_window=100,
+            horizon=horizon,
+            step=step,
             refit_every=refit_every,
-        )  # fmt: skip
+        )
         table = res.table
         fits = table.index[::refit_every].to_numpy()
         assert len(seen) == len(fits)

@@ -39,9 +39,14 @@ def test_margin_frame__matches_the_reference_per_account():
     df = book.margin_frame(MarginParams())
     for account, rows in _frame().groupby("account", sort=False):
         ref = portfolio_margin(
-            2_000.0, rows["strike"], rows["expiry_days"] * 86_400.0, rows["vol"],
-            rows["type"].str.lower() == "call", rows["size"], MarginParams(),
-        )  # fmt: skip
+            2_000.0,
+            rows["strike"],
+            rows["expiry_days"] * 86_400.0,
+            rows["vol"],
+            rows["type"].str.lower() == "call",
+            rows["size"],
+            MarginParams(),
+        )
         got = df.set_index("account").loc[account]
         assert got["mm"] == pytest.approx(ref.mm, rel=1e-12)
         assert got["value"] == pytest.approx(ref.value, rel=1e-12)
@@ -81,7 +86,7 @@ def test_example_book__accounts_funded_between_im_and_1_5_im():
         (lambda df: df.assign(cash=[1.0, 2.0, 3.0, 3.0, 4.0]), r"cash = 2.0 in row 1 differs"),
         (lambda df: df.assign(account=["a", None, "b", "b", "c"]), r"account is empty in row 1"),
     ],
-)  # fmt: skip
+)
 def test_from_frame__bad_input__names_the_field_and_row(change, message):
     with pytest.raises(ValueError, match=message):
         Book.from_frame(change(_frame()), spot=2_000.0)

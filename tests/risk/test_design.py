@@ -185,9 +185,14 @@ def test_liquidations_at_risk__matches_a_direct_recount():
             live = book.size[a] != 0
             s = book.series_idx[a][live]
             m = portfolio_margin(
-                spot, book.strike[s], np.maximum(book.t_sec[s] - targets.horizon_sec, 0),
-                book.vol[s] * draws.vol_ratio[i], book.is_call[s], book.size[a][live], margin,
-            )  # fmt: skip
+                spot,
+                book.strike[s],
+                np.maximum(book.t_sec[s] - targets.horizon_sec, 0),
+                book.vol[s] * draws.vol_ratio[i],
+                book.is_call[s],
+                book.size[a][live],
+                margin,
+            )
             equity = book.cash[a] + m.value
             total_mm += m.mm if equity < m.mm else 0.0
             total_bad += -equity if equity < 0 else 0.0

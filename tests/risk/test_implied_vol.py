@@ -217,8 +217,15 @@ def test_implied_vol__flag_mode__marks_bad_fields_per_option():
     ],
 )
 def test_implied_vol__bad_field__raises_naming_field_and_range(field, value, allowed):
-    args = {"price": 5.0, "spot": 100.0, "strike": 100.0, "t_sec": T_SEC, "is_call": True,
-            "rate": 0.0, "div_yield": 0.0}  # fmt: skip
+    args = {
+        "price": 5.0,
+        "spot": 100.0,
+        "strike": 100.0,
+        "t_sec": T_SEC,
+        "is_call": True,
+        "rate": 0.0,
+        "div_yield": 0.0,
+    }
     args = {k: np.full(4, v) for k, v in args.items()}
     args[field][2] = value
     with pytest.raises(ValueError, match=rf"^{field}\[2\] = .* outside allowed range {allowed}"):

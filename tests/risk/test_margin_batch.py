@@ -17,9 +17,16 @@ from risk.units import WAD
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "margin_vectors.json"
 SPOT = 2_000.0
 STEEP = MarginParams(
-    spot_shock=0.3, spot_steps=6, vol_shock_up=2.0, vol_shock_down=0.8,
-    vol_tenor_ref=86_400, vol_tenor_power=1.0, vol_scale_cap=10.0, short_min=0.2, im_factor=2.0,
-)  # fmt: skip
+    spot_shock=0.3,
+    spot_steps=6,
+    vol_shock_up=2.0,
+    vol_shock_down=0.8,
+    vol_tenor_ref=86_400,
+    vol_tenor_power=1.0,
+    vol_scale_cap=10.0,
+    short_min=0.2,
+    im_factor=2.0,
+)
 
 
 def _series(g, n):
@@ -134,10 +141,15 @@ def test_scenario_table__losses_of_a_long__bounded_by_its_mark():
 
 def _one(**over):
     args = dict(
-        spot=SPOT, strike=[2_000.0, 2_200.0], t_sec=[86_400.0, 86_400.0], vol=[0.5, 0.5],
-        is_call=[True, False], series_idx=np.array([[0, 1]]), size=np.array([[1.0, -1.0]]),
+        spot=SPOT,
+        strike=[2_000.0, 2_200.0],
+        t_sec=[86_400.0, 86_400.0],
+        vol=[0.5, 0.5],
+        is_call=[True, False],
+        series_idx=np.array([[0, 1]]),
+        size=np.array([[1.0, -1.0]]),
         params=MarginParams(),
-    )  # fmt: skip
+    )
     args.update(over)
     return accounts_margin(**args)
 

@@ -24,9 +24,16 @@ from risk.units import DAY, YEAR_SEC
 
 DEFAULT = MarginParams()
 STEEP = MarginParams(
-    spot_shock=0.05, spot_steps=2, vol_shock_up=3.0, vol_shock_down=0.9,
-    vol_tenor_ref=365 * DAY, vol_tenor_power=1.0, vol_scale_cap=10.0, short_min=0.5, im_factor=3.0,
-)  # fmt: skip
+    spot_shock=0.05,
+    spot_steps=2,
+    vol_shock_up=3.0,
+    vol_shock_down=0.9,
+    vol_tenor_ref=365 * DAY,
+    vol_tenor_power=1.0,
+    vol_scale_cap=10.0,
+    short_min=0.5,
+    im_factor=3.0,
+)
 FAST = settings(max_examples=200, deadline=None)
 
 moneyness = st.floats(0.3, 3.0)  # strike / spot

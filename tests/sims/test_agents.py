@@ -45,9 +45,11 @@ class FakeMarket(mesa.Model):
         self.spot = spot
         n = steps + 1
         self.path = SimpleNamespace(
-            spot=np.full(n, spot), reference_iv=np.full(n, iv), lp_stress=np.zeros(n),
+            spot=np.full(n, spot),
+            reference_iv=np.full(n, iv),
+            lp_stress=np.zeros(n),
             liquidity=np.ones(n),
-        )  # fmt: skip
+        )
         self.oracle = OracleView(spot=spot)
         self.index = AccountIndex()
         self.pool = {"nav": 1_000_000.0, "gross": 0.0, "share_price": 1.0}
@@ -90,8 +92,11 @@ class FakeMarket(mesa.Model):
         return expiry
 
     def find(self, expiry: int, strike: float, is_call: bool) -> int:
-        return next(sid for sid, s in self.index.series.items()
-                    if (s.expiry, s.strike, s.is_call) == (expiry, strike, is_call))  # fmt: skip
+        return next(
+            sid
+            for sid, s in self.index.series.items()
+            if (s.expiry, s.strike, s.is_call) == (expiry, strike, is_call)
+        )
 
     def hold(self, account: str, sid: int, contracts: float) -> None:
         a = account.lower()
@@ -376,14 +381,29 @@ def test_lp__trailing_yield_below_hurdle__leaves(sim):
 def test_lp__pool_events__move_shares_and_wallet_and_market_events_do_not(sim):
     lp = LiquidityProvider(sim, TRADER, 250_000.0)
     request = TxRequest(TRADER, POOL, "0x", 0, label="pool_deposit")
-    deposit = Event("Deposit", {"sender": TRADER, "owner": TRADER, "assets": 100 * USDC,
-                                "shares": 100 * WAD}, POOL, 0)  # fmt: skip
-    market_deposit = Event("Deposit", {"account": POOL, "sender": POOL, "amount": 100 * USDC},
-                           MARKET, 1)  # fmt: skip
+    deposit = Event(
+        "Deposit",
+        {"sender": TRADER, "owner": TRADER, "assets": 100 * USDC, "shares": 100 * WAD},
+        POOL,
+        0,
+    )
+    market_deposit = Event(
+        "Deposit", {"account": POOL, "sender": POOL, "amount": 100 * USDC}, MARKET, 1
+    )
     lp.on_outcome(TxOutcome(request, "0x1", status=1, events=[market_deposit, deposit]))
     assert (lp.shares, lp.wallet, lp.in_pool) == (100 * WAD, 249_900.0, True)
-    withdraw = Event("Withdraw", {"sender": TRADER, "receiver": TRADER, "owner": TRADER,
-                                  "assets": 101 * USDC, "shares": 100 * WAD}, POOL, 0)  # fmt: skip
+    withdraw = Event(
+        "Withdraw",
+        {
+            "sender": TRADER,
+            "receiver": TRADER,
+            "owner": TRADER,
+            "assets": 101 * USDC,
+            "shares": 100 * WAD,
+        },
+        POOL,
+        0,
+    )
     lp.on_outcome(TxOutcome(request, "0x2", status=1, events=[withdraw]))
     assert (lp.shares, lp.wallet, lp.in_pool) == (0, 250_001.0, False)
 
@@ -496,7 +516,16 @@ def test_config__bad_agent_setting__names_the_field(field, value, message):
 
 
 def test_config__n_accounts__counts_every_agent_with_an_account():
-    cfg = SimConfig.from_dict({"writers": 1, "noise_traders": 1, "liquidators": 1,
-                               "directional": 2, "vol_traders": 3, "put_hedgers": 4, "lps": 5,
-                               "pool_hedger": True})  # fmt: skip
+    cfg = SimConfig.from_dict(
+        {
+            "writers": 1,
+            "noise_traders": 1,
+            "liquidators": 1,
+            "directional": 2,
+            "vol_traders": 3,
+            "put_hedgers": 4,
+            "lps": 5,
+            "pool_hedger": True,
+        }
+    )
     assert cfg.n_accounts() == 2 + 1 + 1 + 1 + 2 + 3 + 4 + 5  # the desk has no account

@@ -46,8 +46,17 @@ def _frame(n: int = 7, liquidations=(0, 0, 2, 0, 1, 0, 0), changes=(0, 0, 0, 0, 
 class FakeMarket(mesa.Model):
     """The dashboard's view of a model (inputs, cfg, datacollector), without a chain."""
 
-    def __init__(self, scenario="crash", seed=7, steps=168, governance=True, writers=6,
-                 noise_traders=4, spot_shock=0.15, im_factor=1.3):  # fmt: skip
+    def __init__(
+        self,
+        scenario="crash",
+        seed=7,
+        steps=168,
+        governance=True,
+        writers=6,
+        noise_traders=4,
+        spot_shock=0.15,
+        im_factor=1.3,
+    ):
         super().__init__(rng=seed)
         self.cfg = SimConfig(scenario=scenario, steps=steps, governance=governance)
         self.governance, self.start = None, 0
@@ -100,8 +109,12 @@ def test_liquidations_figure__title__run_total():
 def test_params_figure__governance_change__marked_and_value_in_force_shown():
     axes = app.params_figure(_frame()).axes
     titles = [ax.get_title() for ax in axes if ax.get_visible()]
-    assert titles == ["spot_shock = 0.18", "im_factor = 1.3", "vol_shock_up = 0.5",
-                      "start_discount = 0.02"]  # fmt: skip
+    assert titles == [
+        "spot_shock = 0.18",
+        "im_factor = 1.3",
+        "vol_shock_up = 0.5",
+        "start_discount = 0.02",
+    ]
     spot_shock = axes[0]
     marks = [line for line in spot_shock.lines if line.get_linestyle() == ":"]
     assert [line.get_xdata()[0] for line in marks] == [4.0]
@@ -132,10 +145,14 @@ def test_status_markdown__no_committee__says_off_and_sums_the_run():
 def test_review_markdown__latest_review__lists_what_was_proposed():
     proposed = MarginParams(spot_shock=0.18)
     first = Review(time=0, n_returns=10, skipped="too few returns")
-    latest = Review(time=24 * HOUR, n_returns=720, proposed={"margin": proposed},
-                    before={"margin": MarginParams(spot_shock=0.15)},
-                    targets={"margin": MarginParams(spot_shock=0.2)},
-                    held={"liquidation": ("start_discount",)})  # fmt: skip
+    latest = Review(
+        time=24 * HOUR,
+        n_returns=720,
+        proposed={"margin": proposed},
+        before={"margin": MarginParams(spot_shock=0.15)},
+        targets={"margin": MarginParams(spot_shock=0.2)},
+        held={"liquidation": ("start_discount",)},
+    )
     gov = SimpleNamespace(committee=SimpleNamespace(history=[first, latest]))
     text = app.review_markdown(_model(gov))
     assert text.startswith("**Latest review** (hour 24, 720 returns), proposed:")

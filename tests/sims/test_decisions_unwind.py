@@ -23,4 +23,3 @@ def test_slots_after_taking__within_the_market_limit__the_union():
 def test_slots_after_taking__past_the_limit__none():
     assert MAX_POSITIONS == 8  # OptionMarket.MAX_POSITIONS
     assert slots_after_taking({1, 2, 3, 4, 5}, {6: 1, 7: 1, 8: 1, 9: 1}) is None
-

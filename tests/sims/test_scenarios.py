@@ -23,9 +23,19 @@ from sims.scenarios import (
 )
 
 REQUIRED = (
-    "calm", "crash", "flash_crash", "vol_spike", "slow_bleed", "oracle_outage", "gas_spike",
-    "lp_bank_run", "gbm", "jump", "garch", "bates",
-)  # fmt: skip
+    "calm",
+    "crash",
+    "flash_crash",
+    "vol_spike",
+    "slow_bleed",
+    "oracle_outage",
+    "gas_spike",
+    "lp_bank_run",
+    "gbm",
+    "jump",
+    "garch",
+    "bates",
+)
 MID = 84  # where a mid-run event (start 0.5) lands in a week of hourly steps
 
 
@@ -49,8 +59,9 @@ def test_list_scenarios__has_the_library():
 
 
 @pytest.mark.parametrize("name", REQUIRED)
-@pytest.mark.parametrize("steps, step_seconds", [(1, HOUR), (7, HOUR), (168, HOUR),
-                                                 (600, 900), (40, 86_400)])  # fmt: skip
+@pytest.mark.parametrize(
+    "steps, step_seconds", [(1, HOUR), (7, HOUR), (168, HOUR), (600, 900), (40, 86_400)]
+)
 def test_build__any_length__finite_positive_arrays(name, steps, step_seconds):
     for seed in (0, 1):
         p = SCENARIOS[name].build(steps, step_seconds, seed, start_ts=1_000, spot0=1_500.0)
@@ -173,14 +184,17 @@ def test_replay__reproduces_the_csv_prices_and_iv_at_their_timestamps():
 
 
 def test_replay__irregular_ticks__previous_tick_and_modelled_iv(write_file):
-    path = write_file("ticks.csv", """\
+    path = write_file(
+        "ticks.csv",
+        """\
         timestamp,price
         0,100
         1000,101
         3500,102
         3700,103
         7300,104
-        """)  # fmt: skip
+        """,
+    )
     p = replay_path(path)
     assert list(p.spot) == [100.0, 102.0, 103.0] and list(p.timestamp) == [0, 3600, 7200]
     assert np.all(p.reference_iv > 0)
@@ -213,14 +227,17 @@ def test_replay__bad_csv__raises_naming_row_and_column(write_file, text, match):
 
 def test_load_scenario__yaml__builds_the_described_market(write_file):
     write_file("prices.csv", synthetic_replay_csv(seed=3))
-    path = write_file("mine.yaml", """\
+    path = write_file(
+        "mine.yaml",
+        """\
         description: replayed prices with an oracle outage
         model: {kind: replay, csv: prices.csv}
         events:
           - {kind: oracle_outage, start: 10, duration: 3h}
           - {kind: gas_spike, start: 0.5, duration: 2, size: 50, fade: 0}
         iv: {premium: 0.2}
-        """)  # fmt: skip
+        """,
+    )
     s = load_scenario(path)
     assert s.name == "mine" and s.model.kind == "replay" and s.iv.premium == 0.2
     p = s.build(48)
@@ -243,33 +260,53 @@ def test_load_scenario__tail_model_with_overrides(write_file):
         ("model: {kind: gbm, sigma: 9}\n", r"model.sigma = 9 outside allowed range"),
         ("model: {kind: garch, alpha: 0.99}\n", r"model.alpha = 0.99 outside allowed range"),
         ("events: [{kind: meteor, start: 1, duration: 2}]\n", r"events\[0\].kind = 'meteor'"),
-        ("events: [{kind: crash, start: 1, duration: 2, size: 0.97}]\n",
-         r"events\[0\].size = 0.97 outside allowed range \(0, 0.95\)"),
-        ("events: [{kind: crash, start: 1, duration: 2, size: 0}]\n",
-         r"events\[0\].size = 0 outside allowed range \(0, 0.95\)"),
-        ("events: [{kind: crash, start: 1, duration: -3, size: 0.2}]\n",
-         r"events\[0\].duration = -3 outside allowed range"),
-        ("events: [{kind: crash, start: -1, duration: 3, size: 0.2}]\n",
-         r"events\[0\].start = -1 outside allowed range"),
-        ("events: [{kind: crash, start: 1.5, duration: 3, size: 0.2}]\n",
-         r"events\[0\].start = 1.5 outside allowed range"),
-        ("events: [{kind: gas_spike, start: 1, duration: 3h, size: 0.5}]\n",
-         r"events\[0\].size = 0.5 outside allowed range \(1, 10000\]"),
-        ("events: [{kind: oracle_outage, start: 1, duration: 3, size: 2}]\n",
-         r"events\[0\].size: oracle_outage takes no size"),
-        ("events: [{kind: crash, start: 1, duration: 3, size: 0.2, sise: 1}]\n",
-         r"events\[0\].sise: unknown key"),
+        (
+            "events: [{kind: crash, start: 1, duration: 2, size: 0.97}]\n",
+            r"events\[0\].size = 0.97 outside allowed range \(0, 0.95\)",
+        ),
+        (
+            "events: [{kind: crash, start: 1, duration: 2, size: 0}]\n",
+            r"events\[0\].size = 0 outside allowed range \(0, 0.95\)",
+        ),
+        (
+            "events: [{kind: crash, start: 1, duration: -3, size: 0.2}]\n",
+            r"events\[0\].duration = -3 outside allowed range",
+        ),
+        (
+            "events: [{kind: crash, start: -1, duration: 3, size: 0.2}]\n",
+            r"events\[0\].start = -1 outside allowed range",
+        ),
+        (
+            "events: [{kind: crash, start: 1.5, duration: 3, size: 0.2}]\n",
+            r"events\[0\].start = 1.5 outside allowed range",
+        ),
+        (
+            "events: [{kind: gas_spike, start: 1, duration: 3h, size: 0.5}]\n",
+            r"events\[0\].size = 0.5 outside allowed range \(1, 10000\]",
+        ),
+        (
+            "events: [{kind: oracle_outage, start: 1, duration: 3, size: 2}]\n",
+            r"events\[0\].size: oracle_outage takes no size",
+        ),
+        (
+            "events: [{kind: crash, start: 1, duration: 3, size: 0.2, sise: 1}]\n",
+            r"events\[0\].sise: unknown key",
+        ),
         ("events: [{kind: crash, start: 1, size: 0.2}]\n", r"events\[0\].duration: missing"),
-        ("events: [{kind: crash, start: 1, duration: 3, size: 0.2, recovery: 2}]\n",
-         r"events\[0\].recovery: only flash_crash"),
-        ("events: [{kind: crash, start: 1, duration: 3x, size: 0.2}]\n",
-         r"events\[0\].duration = '3x' outside allowed range"),
+        (
+            "events: [{kind: crash, start: 1, duration: 3, size: 0.2, recovery: 2}]\n",
+            r"events\[0\].recovery: only flash_crash",
+        ),
+        (
+            "events: [{kind: crash, start: 1, duration: 3x, size: 0.2}]\n",
+            r"events\[0\].duration = '3x' outside allowed range",
+        ),
         ("iv: {premium: 9}\n", r"iv.premium = 9 outside allowed range"),
         ("iv: {smile: 1}\n", r"iv.smile: unknown key"),
         ("gas_gwei: -1\n", r"gas_gwei = -1 outside allowed range"),
         ("model: {kind: replay, csv: nowhere.csv}\n", r"model.csv = .*nowhere.csv.*no such file"),
     ],
-)  # fmt: skip
+)
 def test_load_scenario__bad_yaml__raises_naming_the_field(write_file, text, match):
     with pytest.raises(ValueError, match=match):
         load_scenario(write_file("bad.yaml", text))
@@ -310,8 +347,9 @@ def test_build__bad_arguments__raise_naming_them(name, value):
 # --- the tail models' vol ---
 
 
-@pytest.mark.parametrize("name, steps", [("gbm", 20_000), ("jump", 20_000), ("garch", 20_000),
-                                         ("bates", 4_000)])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, steps", [("gbm", 20_000), ("jump", 20_000), ("garch", 20_000), ("bates", 4_000)]
+)
 def test_tail_scenarios__returns_have_the_models_vol(name, steps):
     """Squared returns minus (or over) the model's variance of each return are martingale
     differences, so their mean is 0 (1) within its standard error even with stochastic vol

@@ -45,7 +45,7 @@ PARAM_SETS: dict[str, MarginParams] = {
         vol_scale_cap=5.0,
         short_min=0.02,
         im_factor=1.5,
-    ),  # fmt: skip
+    ),
     # one step each side, no tenor scaling, no short minimum
     "flat": MarginParams(
         spot_shock=0.1,
@@ -57,7 +57,7 @@ PARAM_SETS: dict[str, MarginParams] = {
         vol_scale_cap=1.0,
         short_min=0.0,
         im_factor=1.0,
-    ),  # fmt: skip
+    ),
     # parameter bounds: the down shock hits the 95% floor, the cap of 10 binds
     "steep": MarginParams(
         spot_shock=0.05,
@@ -69,7 +69,7 @@ PARAM_SETS: dict[str, MarginParams] = {
         vol_scale_cap=10.0,
         short_min=0.5,
         im_factor=3.0,
-    ),  # fmt: skip
+    ),
 }
 
 

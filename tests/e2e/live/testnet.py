@@ -109,15 +109,21 @@ class Testnet:
     # --- transactions ---
 
     def send(
-        self, key: str, to: str | None, data: str, gas: int = 8_000_000, tip_gwei: float = 1.0,
+        self,
+        key: str,
+        to: str | None,
+        data: str,
+        gas: int = 8_000_000,
+        tip_gwei: float = 1.0,
         wait: bool = True,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         signer = Signer(key)
         nonce = int(self.rpc.call("eth_getTransactionCount", [signer.address, "pending"]), 16)
         base = int(self.head().get("baseFeePerGas") or "0x0", 16)
         tip = int(tip_gwei * GWEI)
-        raw = signer.sign(self.chain_id, nonce, tip, 2 * base + tip, gas, to, 0,
-                          bytes.fromhex(data[2:]))  # fmt: skip
+        raw = signer.sign(
+            self.chain_id, nonce, tip, 2 * base + tip, gas, to, 0, bytes.fromhex(data[2:])
+        )
         tx_hash = self.rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
         if not wait:
             return tx_hash
@@ -178,11 +184,17 @@ class Testnet:
             gov_key, "Oracle", cfg.oracle.to_chain(), cfg.rate_limit.to_chain()
         )
         a["config"] = self.deploy(
-            gov_key, "RiskConfig", cfg.margin.to_chain(), cfg.liquidation.to_chain(),
-            cfg.pool.to_chain(), cfg.limits.to_chain(), cfg.rate_limit.to_chain(),
-        )  # fmt: skip
-        a["market"] = self.deploy(gov_key, "OptionMarket", a["token"], a["oracle"], a["engine"],
-                                  a["config"])  # fmt: skip
+            gov_key,
+            "RiskConfig",
+            cfg.margin.to_chain(),
+            cfg.liquidation.to_chain(),
+            cfg.pool.to_chain(),
+            cfg.limits.to_chain(),
+            cfg.rate_limit.to_chain(),
+        )
+        a["market"] = self.deploy(
+            gov_key, "OptionMarket", a["token"], a["oracle"], a["engine"], a["config"]
+        )
         a["pool"] = self.deploy(gov_key, "LiquidityPool", a["token"], a["market"])
         a["timelock"] = self.deploy(gov_key, "Timelock", cfg.timelock_delay, gov, gov)
         types = {n: self.types[t] for n, t in CONTRACT_TYPES.items()}
@@ -204,10 +216,15 @@ class Testnet:
                     self.tx(gov_key, "market", "create_series", int(spot * k) * WAD, e, is_call)
                     series[(int(spot * k), e, is_call)] = self.view("market", "series_count") - 1
         self.record = {
-            "network": "custom", "chain_id": self.chain_id, "contracts": a,
-            "series": sorted(series.values()), "complete": True, "start_block": start_block,
-            "expiries": expiries, "series_by_key": series,
-        }  # fmt: skip
+            "network": "custom",
+            "chain_id": self.chain_id,
+            "contracts": a,
+            "series": sorted(series.values()),
+            "complete": True,
+            "start_block": start_block,
+            "expiries": expiries,
+            "series_by_key": series,
+        }
         self.push(gov_key, spot, 0.6)
         return self.record
 

@@ -1,8 +1,6 @@
 """`ape run params show|propose|execute|veto` on the session's deployment."""
 
 
-
-
 def _params(run_script, recorded, *args):
     return run_script("params", *args, "--record-dir", str(recorded))
 

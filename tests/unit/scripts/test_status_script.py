@@ -1,4 +1,5 @@
 """`ape run status`: NAV, open interest, oracle age and the accounts near MM."""
+
 from risk.units import WAD
 
 

@@ -11,7 +11,7 @@ everywhere:
 - ``fastmath={"contract"}`` only: lets LLVM fuse ``a * b + c`` into one FMA (one rounding
   instead of two, so never less accurate). The other fast-math flags are unsafe here: ``nnan``
   and ``ninf`` would break the NaN propagation the implied-vol solver relies on, and
-  ``reassoc`` would undo the Cody-Waite range reduction in ``risk.greeks._exp``.
+  ``reassoc`` would undo the Cody-Waite range reduction in ``risk.special.fast_exp``.
 - ``nogil=True``: the kernels touch no Python objects, so they release the GIL; the risk
   committee's analysis then runs on a worker thread beside the simulation's main loop.
   Parallel kernels launched from two threads at once need a thread-safe layer (omp or tbb,
