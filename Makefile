@@ -37,8 +37,12 @@ run: setup
 
 ## The tests (CI runs exactly this): contract unit tests and the pure-Python risk tests
 ## on ape's embedded chain, then the stateful property test and the end-to-end runs on anvil.
+PY_DIRS := risk onchain agents sims keepers scripts benchmarks tests
+
 test: setup chromium
-	ruff check risk sims agents scripts benchmarks tests
+	ruff check $(PY_DIRS)
+	ruff format --check $(PY_DIRS)
+	mypy
 	ape compile
 	ape test tests --ignore=tests/stateful --ignore=tests/e2e
 	ape test tests/stateful tests/e2e --network ethereum:local:foundry

@@ -98,7 +98,7 @@ class GovernanceAgent(mesa.Agent):
         if not self.committee.is_due(m.now):
             return  # the book and the history are only read when a review is due
         timestamps, spots, ivs = m.price_history()
-        analysis = self.committee.begin_review(
+        started = self.committee.begin_review(
             m.now,
             timestamps,
             spots,
@@ -108,19 +108,19 @@ class GovernanceAgent(mesa.Agent):
             m.pool_nav,
             m.rate_limits(),
         )
-        if analysis is None:
+        if started is None:
             return
         if self.committee.config.analysis_hours == 0:
-            self._finish(analysis, self._run(analysis))
+            self._finish(started, self._run(started))
             return
         if threadsafe_layer():
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="risk-committee")
-            future = self._executor.submit(self._run, analysis)
+            future = self._executor.submit(self._run, started)
         else:  # no thread-safe numba layer: run it now, propose at the same time anyway
             future = Future()
-            future.set_result(self._run(analysis))
-        self._analysis = (analysis, future)
+            future.set_result(self._run(started))
+        self._analysis = (started, future)
 
     def _run(self, analysis: Analysis) -> Proposal | str:
         t0 = time.perf_counter()

@@ -74,7 +74,7 @@ class MarketView(Protocol):
     index: AccountIndex  # accounts' cash and positions, the listed series
     oracle: OracleView
     pool: dict[str, float]  # nav, vega, gross, share_price, insurance, fees
-    params: dict[str, ParamGroup]  # margin, liquidation, limits, pool: in force
+    params: dict[str, Any]  # in force: MarginParams, LiquidationParams, Limits, PoolParams by group
     addresses: Mapping[str, str]  # the protocol's contracts by name
 
     @property

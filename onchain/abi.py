@@ -230,6 +230,11 @@ def method_abi(contract_type: Any, method: str, nargs: int) -> MethodAbi:
     return found
 
 
+def calldata(contract: Any, method: str, *args: Any) -> str:
+    """Hex calldata of `contract.method(*args)` for an ape contract instance."""
+    return method_abi(contract.contract_type, method, len(args)).calldata(args)
+
+
 def plain(arg: Any) -> Any:
     """ape accounts and contracts become their addresses; sequences are converted inside."""
     if isinstance(arg, (int, str, bytes, bool)):

@@ -134,8 +134,9 @@ class AccountIndex:
             for j, (sid, q) in enumerate(live[a].items()):
                 idx[i, j], size[i, j] = col[sid], q
             for sid, q in self.positions.get(a.lower(), {}).items():
-                if payoff[sid] is not None:
-                    cash[i] += q * payoff[sid]
+                paid = payoff[sid]
+                if paid is not None:
+                    cash[i] += q * paid
         infos = [self.series[s] for s in sids] or [SeriesInfo(-1, spot, now, True)]
         return Book(
             spot=spot,

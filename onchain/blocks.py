@@ -39,7 +39,7 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
-from onchain.abi import method_abi
+from onchain.abi import calldata
 from onchain.events import Event, EventDecoder
 from onchain.rpc import JsonRpc, RpcError, decode_revert
 from onchain.signer import Signer
@@ -219,7 +219,7 @@ class TxQueue:
             TxRequest(
                 sender=str(getattr(sender, "address", sender)),
                 to=str(contract.address),
-                data=method_abi(contract.contract_type, method, len(args)).calldata(args),
+                data=calldata(contract, method, *args),
                 gas=gas or self.gas_limits.get(label, self.default_gas),
                 tip=tip,
                 label=label,

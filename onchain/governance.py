@@ -46,7 +46,7 @@ class DecodedCall:
 
     function: str
     group: str | None  # the parameter group, when the call sets one
-    values: dict[str, float | int]  # human units (risk.params scales)
+    values: dict[str, Any]  # human units (risk.params scales); set_rate_limit's group by name
     raw: tuple[int, ...]
 
     def describe(self) -> str:
@@ -120,9 +120,9 @@ def decode_call(data: bytes) -> DecodedCall | None:
     if function == "set_rate_limit":
         gid, limit = args
         raw = tuple(int(x) for x in limit)
-        values = {"group": GROUP_BY_ID.get(int(gid), int(gid))}
+        values: dict[str, Any] = {"group": GROUP_BY_ID.get(int(gid), int(gid))}
         values.update({f.name: f.to_human(v) for f, v in zip(fields, raw, strict=True)})
-        return DecodedCall(function, GROUP_BY_ID.get(int(gid)), values, raw)  # type: ignore[arg-type]
+        return DecodedCall(function, GROUP_BY_ID.get(int(gid)), values, raw)
     raw = tuple(int(x) for x in (args[0] if len(types) == 1 and types[0][0] == "(" else args))
     values = {f.name: f.to_human(v) for f, v in zip(fields, raw, strict=True)}
     return DecodedCall(function, group, values, raw)

@@ -172,7 +172,7 @@ class Reader:
     def read_lenient(self, calls: Sequence[ViewCall | Read], block: str = "latest") -> list[Any]:
         """As `read`, with None for the views that revert."""
         views = [c.call if isinstance(c, Read) else c for c in calls]
-        out = []
+        out: list[Any] = []
         for c, v in zip(calls, self._fetch(views, block), strict=True):
             if isinstance(v, CallReverted):
                 out.append(None)

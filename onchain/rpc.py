@@ -138,7 +138,7 @@ class InProcessRpc:
         self.caller = caller
 
     def batch(self, calls: list[tuple[str, list]]) -> list[dict]:
-        out = []
+        out: list[dict[str, Any]] = []
         for method, params in calls:
             if method != "eth_call" or len(params) > 2:
                 raise RpcError(f"{method} with {len(params)} parameter(s): not in process")

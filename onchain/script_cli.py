@@ -68,7 +68,7 @@ def _already_connected(ctx: click.Context) -> Any:
 
 
 def _network_choice(ctx: click.Context) -> str:
-    value = ctx.params.get("network")
+    value: Any = ctx.params.get("network")
     provider = getattr(value, "network", None)
     if provider is not None:
         return f"'{value.network.ecosystem.name}:{value.network.name}:{value.name}'"

@@ -99,7 +99,7 @@ class Key:
 
 def derived_keys(seed: int, n: int) -> list[Key]:
     """n keys from the seed: keccak("optsim", seed, i), each a valid secp256k1 key."""
-    keys = []
+    keys: list[Key] = []
     i = 0
     while len(keys) < n:
         raw = keccak(b"optsim" + seed.to_bytes(8, "big") + i.to_bytes(8, "big"))

@@ -128,7 +128,7 @@ def collect_status(
 
     accounts = discover_accounts(d, first, int(head.number))
     margins = r.read_lenient([r.view("market", "account_margin", a) for a in accounts])
-    near_mm = []
+    near_mm: list[dict[str, Any]] = []
     margins_known = all(m is not None for m in margins)
     for account, m in zip(accounts, margins, strict=True):
         if m is None:

@@ -64,7 +64,10 @@ class Book:
         """Value, MM, IM of every account (risk.margin_batch), at `spot` or the book's."""
         return accounts_margin(
             self.spot if spot is None else spot,
-            **self.series,
+            strike=self.strike,
+            t_sec=self.t_sec,
+            vol=self.vol,
+            is_call=self.is_call,
             series_idx=self.series_idx,
             size=self.size,
             params=params,

@@ -162,7 +162,7 @@ def _run(
         underlying, f["strike"], f["t_sec"], f["vol"], rate, div_yield, f["is_call"], out
     )
     rows = [row.reshape(inputs.shape) for row in out]
-    return Greeks(*rows) if second_order else Greeks(*rows, None, None)
+    return Greeks._make(rows) if second_order else Greeks._make([*rows, None, None])
 
 
 # --- input checks (shared with risk.implied_vol) ---

@@ -57,7 +57,8 @@ class KalmanResult(NamedTuple):
     innovation: np.ndarray  # y_i - pred_mean_i; NaN where y_i is missing or at the diffuse start
     innovation_var: np.ndarray  # pred_var_i + r_i
     loglik: float  # sum of the innovations' Gaussian log-densities
-    index: pd.Index | None = None  # the input Series' index, if any
+    # the input Series' index, if any (a field named like tuple.index, which it shadows)
+    index: pd.Index | None = None  # type: ignore[assignment]
 
     def standardised_innovations(self) -> np.ndarray:
         """v / sqrt(s) at the points that have an innovation: N(0, 1) if the model is right."""
@@ -75,7 +76,7 @@ class SmoothResult(NamedTuple):
 
     mean: np.ndarray
     var: np.ndarray
-    index: pd.Index | None = None
+    index: pd.Index | None = None  # type: ignore[assignment]
 
 
 class NoiseFit(NamedTuple):
@@ -117,7 +118,10 @@ def kalman_filter(
     q, r, dt = _noise(y, process_var, obs_var, dt)
     diffuse, m0, v0 = _prior(y, x0, p0)
     out = _filter(y, q * dt, r, m0, v0, diffuse)
-    return KalmanResult(*out[:6], float(out[6]), index)
+    mean, var, pred_mean, pred_var, innovation, innovation_var, loglik = out
+    return KalmanResult(
+        mean, var, pred_mean, pred_var, innovation, innovation_var, float(loglik), index
+    )
 
 
 def rts_smoother(result: KalmanResult) -> SmoothResult:

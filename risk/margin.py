@@ -114,7 +114,8 @@ def portfolio_margin(
             raise ValueError(f"{name}: expected a 1-D array of positions, got shape {arr.shape}")
     _check_same_shape(dict(zip(_POSITION_FIELDS, arrays, strict=True)))
     spots = np.asarray([spot], dtype=float)
-    batch = portfolio_margin_batch(spots, *(a[None, :] for a in arrays), params)
+    strike_, t_sec_, vol_, is_call_, size_ = (a[None, :] for a in arrays)
+    batch = portfolio_margin_batch(spots, strike_, t_sec_, vol_, is_call_, size_, params)
     return Margin(float(batch.value[0]), float(batch.mm[0]), float(batch.im[0]))
 
 

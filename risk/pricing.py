@@ -53,7 +53,8 @@ def bs_price(
         ValueError: naming the first input outside its range.
     """
     check_option_inputs(spot=spot, strike=strike, t_sec=t_sec, vol=vol)
-    return bs_price_unchecked(*_floats(spot, strike, t_sec, vol), np.asarray(is_call, dtype=bool))
+    s, k, t, v = _floats(spot, strike, t_sec, vol)
+    return bs_price_unchecked(s, k, t, v, np.asarray(is_call, dtype=bool))
 
 
 def bs_vega(spot: ArrayLike, strike: ArrayLike, t_sec: ArrayLike, vol: ArrayLike) -> np.ndarray:
@@ -108,7 +109,7 @@ def _sd_d1(
 
 
 def bs_price_unchecked(
-    spot: np.ndarray, strike: np.ndarray, t_sec: np.ndarray, vol: np.ndarray, is_call: np.ndarray
+    spot: ArrayLike, strike: np.ndarray, t_sec: np.ndarray, vol: np.ndarray, is_call: np.ndarray
 ) -> np.ndarray:
     """`bs_price` on float arrays the caller has already checked (the margin grid's
     hot path prices every scenario at once and checks the inputs once)."""

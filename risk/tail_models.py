@@ -194,7 +194,17 @@ class _Model:
         self._run(n_paths, n_steps, dt, seed, parallel, summary, out, **state)
         return out
 
-    def _run(self, n_paths, n_steps, dt, seed, parallel, out, paths, **state) -> None:  # type: ignore[no-untyped-def]
+    def _run(
+        self,
+        n_paths: int,
+        n_steps: int,
+        dt: float,
+        seed: Any,
+        parallel: bool | None,
+        out: np.ndarray,
+        paths: np.ndarray,
+        **state: Any,
+    ) -> None:
         raise NotImplementedError
 
 
@@ -238,7 +248,17 @@ class GBM(_Model):
         _check_field("horizon", horizon, 0.0, 100.0, "(]")
         return Moments(self.mu * horizon, self.sigma**2 * horizon, 0.0, 0.0)
 
-    def _run(self, n_paths, n_steps, dt, seed, parallel, out, paths) -> None:  # type: ignore[no-untyped-def]
+    def _run(
+        self,
+        n_paths: int,
+        n_steps: int,
+        dt: float,
+        seed: Any,
+        parallel: bool | None,
+        out: np.ndarray,
+        paths: np.ndarray,
+        **state: Any,
+    ) -> None:
         mc.JUMP_DIFFUSION.pick(n_paths * n_steps, parallel)(
             _gens(seed, n_paths),
             n_steps,
@@ -343,7 +363,17 @@ class Merton(_Model):
             sigma_j=float(math.exp(p[4])),
         )
 
-    def _run(self, n_paths, n_steps, dt, seed, parallel, out, paths) -> None:  # type: ignore[no-untyped-def]
+    def _run(
+        self,
+        n_paths: int,
+        n_steps: int,
+        dt: float,
+        seed: Any,
+        parallel: bool | None,
+        out: np.ndarray,
+        paths: np.ndarray,
+        **state: Any,
+    ) -> None:
         mc.JUMP_DIFFUSION.pick(n_paths * n_steps, parallel)(
             _gens(seed, n_paths),
             n_steps,
@@ -514,7 +544,18 @@ class GARCH(_Model):
                 f"dt = {dt!r} outside allowed range: must equal the model's dt = {self.dt}"
             )
 
-    def _run(self, n_paths, n_steps, dt, seed, parallel, out, paths, variance0=None) -> None:  # type: ignore[no-untyped-def]
+    def _run(
+        self,
+        n_paths: int,
+        n_steps: int,
+        dt: float,
+        seed: Any,
+        parallel: bool | None,
+        out: np.ndarray,
+        paths: np.ndarray,
+        variance0: Any = None,
+        **state: Any,
+    ) -> None:
         self._check_dt(dt)
         h0 = _state_array("variance0", self.variance if variance0 is None else variance0, n_paths)
         mc.GARCH.pick(n_paths * n_steps, parallel)(
@@ -634,7 +675,18 @@ class Bates(_Model):
             horizon, self.theta, self.theta**2 + self.theta * self.xi**2 / (2.0 * self.kappa)
         )
 
-    def _run(self, n_paths, n_steps, dt, seed, parallel, out, paths, variance0=None) -> None:  # type: ignore[no-untyped-def]
+    def _run(
+        self,
+        n_paths: int,
+        n_steps: int,
+        dt: float,
+        seed: Any,
+        parallel: bool | None,
+        out: np.ndarray,
+        paths: np.ndarray,
+        variance0: Any = None,
+        **state: Any,
+    ) -> None:
         v0 = _state_array("variance0", self.v0 if variance0 is None else variance0, n_paths)
         mc.BATES.pick(n_paths * n_steps, parallel)(
             _gens(seed, n_paths),
@@ -682,7 +734,7 @@ class Bates(_Model):
         for kappa0, share0, lam0 in ((2.0, 0.8, 2.0), (6.0, 0.6, 10.0), (1.0, 0.95, 0.5)):
             theta0 = share0 * var_year
             sj0 = math.sqrt((1.0 - share0) * var_year / lam0)
-            x0 = [
+            start = [
                 kappa0,
                 theta0,
                 math.sqrt(2 * kappa0 * theta0) * 0.7,
@@ -691,7 +743,7 @@ class Bates(_Model):
                 0.0,
                 min(sj0, 0.4),
             ]
-            x0 = np.clip(x0, np.array(lo) + 1e-9, np.array(hi) - 1e-9)
+            x0 = np.clip(start, np.array(lo) + 1e-9, np.array(hi) - 1e-9)
             res = optimize.least_squares(
                 residuals, x0, bounds=(lo, hi), x_scale="jac", max_nfev=300
             )

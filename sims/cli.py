@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from risk import cli as risk_cli
 from sims.dashboard import cli as dashboard_cli
@@ -68,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ticks(bar: Any) -> Callable[[int], Any]:
+    """run_simulation's progress callback: one tick of the bar per block."""
+    return lambda _step: bar.update(1)
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -107,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
     variants = {"governance" if cfg.governance else "no_governance": cfg}
     if cfg.governance and not args.no_compare:
         variants["no_governance"] = replace(cfg, governance=False)
-    runs, summaries, log = {}, {}, []
+    runs: dict[str, Any] = {}
+    summaries: dict[str, dict[str, Any]] = {}
+    log: list[dict[str, Any]] = []
     for label, variant in variants.items():
         bar = tqdm(
             total=variant.steps,
@@ -116,9 +125,7 @@ def run(args: argparse.Namespace) -> int:
             disable=args.quiet,
         )
         try:
-            result = run_simulation(
-                variant, args.seed, args.chain, progress=lambda _, bar=bar: bar.update(1)
-            )
+            result = run_simulation(variant, args.seed, args.chain, progress=_ticks(bar))
         except SimConfigError as exc:
             print(f"optsim run: {exc}", file=sys.stderr)
             return 2

@@ -158,7 +158,9 @@ class SimConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise SimConfigError(f"unknown setting(s) {unknown}; allowed: {sorted(names)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
         cfg = cls(**values)
         cfg.validate()
         return cfg

@@ -418,7 +418,9 @@ def read_replay_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
             raise ValueError(f"{path.name} line {lines[0][0]}: missing column {h!r}")
     if len(rows) < 3:
         raise ValueError(f"{path.name}: {len(rows) - 1} data rows, need at least 2")
-    ts, price, iv = [], [], []
+    ts: list[int] = []
+    price: list[float] = []
+    iv: list[float] = []
     for (line_no, _), row in zip(lines[1:], rows[1:], strict=True):
         if len(row) != len(header):
             raise ValueError(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +114,8 @@ class OptionsMarketModel(mesa.Model):
         self._live_ids: list[int] = []
         self._pool_positions: dict[int, float] = {}
         self.last_block: Any = None
-        self.timings: Counter = Counter()  # seconds by part of the step: agents, chain, ...
+        # seconds by part of the step: agents, chain, ...
+        self.timings: defaultdict[str, float] = defaultdict(float)
         self.revert_log: Counter = Counter()  # (label, reason) -> count, over the run
         self._agents_by_id: dict[int, Any] = {}
 

@@ -161,7 +161,7 @@ class Event:
         kind = KINDS[self.kind]
         s = self.start
         if not (
-            (_is_int(s) and s >= 0)
+            (_is_int(s) and int(s) >= 0)
             or (isinstance(s, float) and 0.0 <= s < 1.0)
             or (isinstance(s, str) and _TIME.match(s))
         ):
@@ -181,9 +181,11 @@ class Event:
         else:
             lo, hi, ends = kind.size
             v = self.size
-            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            ok = ok and (v > lo if ends[0] == "(" else v >= lo)
-            ok = ok and (v < hi if ends[1] == ")" else v <= hi)
+            ok = False
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+                ok = (v > lo if ends[0] == "(" else v >= lo) and (
+                    v < hi if ends[1] == ")" else v <= hi
+                )
             if not ok:
                 raise ValueError(
                     f"{where}.size = {v!r} outside allowed range {ends[0]}{lo:g}, {hi:g}{ends[1]}"
@@ -372,12 +374,13 @@ class Scenario:
         labels: list[list[str]] = [[] for _ in range(n)]
         for w in windows:
             ev, p = w.event, w.profile(n)
+            size = 0.0 if ev.size is None else float(ev.size)  # validated: kinds with a size
             if ev.kind == "gas_spike":
-                gas *= 1.0 + (ev.size - 1.0) * p  # type: ignore[operator]
+                gas *= 1.0 + (size - 1.0) * p
             elif ev.kind == "liquidity_drain":
-                liquidity *= 1.0 - ev.size * p  # type: ignore[operator]
+                liquidity = liquidity * (1.0 - size * p)
             elif ev.kind == "lp_run":
-                lp_stress = np.maximum(lp_stress, ev.size * p)  # type: ignore[operator]
+                lp_stress = np.maximum(lp_stress, size * p)
             elif ev.kind == "oracle_outage":
                 oracle_live[w.a : w.b] = False
             for k in range(w.a, w.c):

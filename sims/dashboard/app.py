@@ -291,8 +291,8 @@ def make_page(
     @solara.component
     def Page() -> None:
         solara.Title(name)
-        model = solara.use_reactive(None)
-        error = solara.use_reactive(None)
+        model: Any = solara.use_reactive(None)
+        error: Any = solara.use_reactive(None)
 
         def start() -> None:
             live = current()

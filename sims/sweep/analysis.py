@@ -141,7 +141,7 @@ def param_set_table(records: list[dict[str, Any]], spec: SweepSpec) -> pd.DataFr
 
 
 def _set_metrics(params: dict[str, Any], summaries: list[dict[str, Any]], conf: float) -> dict:
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {}
     observed = [s.get("observed_im_per_notional") for s in summaries]
     if summaries and all(v is not None for v in observed):
         m, lo, hi = mean_ci(observed, conf)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, cast
 
 from risk.params import ParamError
 from sims.sweep.analysis import param_set_table
@@ -61,16 +61,16 @@ def optimise(
     # seeded by the trials already made too: a resumed search must not redraw the same
     # random start-up points
     study = optuna.create_study(
-        direction=spec.objective.direction,
+        direction=cast(Literal["minimize", "maximize"], spec.objective.direction),
         sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed + len(stored)),
     )
     redo: list[dict[str, Any]] = []
     for t in stored:
-        tasks = tasks_for(spec, [t["params"]], [t["number"]])
-        if store.pending(tasks):
+        done_before = tasks_for(spec, [t["params"]], [t["number"]])
+        if store.pending(done_before):
             redo.append(t)
             continue
-        value, constraints = _evaluate(spec, store, tasks)
+        value, constraints = _evaluate(spec, store, done_before)
         study.add_trial(
             optuna.trial.create_trial(
                 params=t["params"],

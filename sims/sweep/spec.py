@@ -141,7 +141,7 @@ class SweepSpec:
         (optuna asks for its own as it goes: see sims.sweep.optimise)."""
         if self.method == "grid":
             names = list(self.parameters)
-            values = [self.parameters[n] for n in names]
+            values: list[Any] = [self.parameters[n] for n in names]  # grid: lists
             return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
         rng = np.random.default_rng(self.sampler_seed)
         sets = []

@@ -8,6 +8,7 @@ import pytest
 import requests
 from eth_account import Account
 
+from onchain.abi import calldata
 from onchain.blocks import BlockBuilder, TxRequest
 from risk.units import GWEI, USDC, WAD
 
@@ -144,7 +145,7 @@ def test_mine__unfunded_sender__rejected_not_raised_and_nonce_resynced(
         TxRequest(
             broke.address,
             str(token.address),
-            b.encoder.calldata(token, "mint", broke.address, 1),
+            calldata(token, "mint", broke.address, 1),
             100_000,
             tip=1 * GWEI,
             label="mint",

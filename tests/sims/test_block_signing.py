@@ -7,7 +7,7 @@ import pytest
 from eth_abi import encode
 from eth_account import Account
 
-from onchain.abi import method_abi
+from onchain.abi import calldata
 from onchain.blocks import TxRequest
 from onchain.governance import encode_set
 from onchain.reader import ViewCall
@@ -58,26 +58,22 @@ def _ape_calldata(contract, method, *args) -> str:
     return "0x" + (hexdata if hexdata.startswith(selector[2:]) else selector[2:] + hexdata)
 
 
-def _calldata(contract, method, *args) -> str:
-    return method_abi(contract.contract_type, method, len(args)).calldata(args)
-
-
 def test_calldata__same_as_ape(market, token, oracle, writer, series_ids):
-    assert _calldata(token, "transfer", writer, 5) == _ape_calldata(token, "transfer", writer, 5)
+    assert calldata(token, "transfer", writer, 5) == _ape_calldata(token, "transfer", writer, 5)
     sid = series_ids[0]
     args = (sid, -(10**17), 0)
-    assert _calldata(market, "trade", *args) == _ape_calldata(market, "trade", *args)
+    assert calldata(market, "trade", *args) == _ape_calldata(market, "trade", *args)
     push = (2_000 * 10**18, [1, 2], [3, 4])
-    assert _calldata(oracle, "push", *push) == _ape_calldata(oracle, "push", *push)
+    assert calldata(oracle, "push", *push) == _ape_calldata(oracle, "push", *push)
     # cached: a second call gives the same bytes for other arguments
-    assert _calldata(market, "trade", sid, 1, 2) == _ape_calldata(market, "trade", sid, 1, 2)
+    assert calldata(market, "trade", sid, 1, 2) == _ape_calldata(market, "trade", sid, 1, 2)
     # reads encode the same way
     assert ViewCall.of(market, "trade", *args).data == _ape_calldata(market, "trade", *args)
 
 
 def test_calldata__wrong_arity__names_method(token):
     with pytest.raises(ValueError, match="transfer: no overload takes 1 argument"):
-        _calldata(token, "transfer", 5)
+        calldata(token, "transfer", 5)
 
 
 def test_encode_set__same_calldata_as_ape(config):
