@@ -5,7 +5,7 @@ A simulation block reads ~100 views and sends ~50 transactions; eth_abi's generi
 validating codecs cost ~0.1-0.2 ms per value, a third of the reads' time. The calls the
 simulation makes take only static arguments (addresses, integers, booleans) and return
 integers, addresses, booleans, bytes, tuples of them and dynamic arrays: those are
-coded here directly, and anything else falls back to eth_abi. tests/sims/test_abi.py
+coded here directly, and anything else falls back to eth_abi. tests/onchain/test_abi.py
 checks both against eth_abi.
 """
 

@@ -1,8 +1,8 @@
 """Signing transactions locally: EIP-1559, with coincurve, and keys derived from a seed.
 
 eth-account signs a transaction in ~1.5 ms; `Signer` does it in ~0.25 ms with byte-for-byte
-the same result (tests/chain/test_signer.py checks it), which matters when a block holds
-hundreds of transactions. The simulation's agents get their keys from the run's seed
+the same result (tests/onchain/test_calldata_and_signing.py checks it), which matters when
+a block holds hundreds of transactions. The simulation's agents get their keys from the run's seed
 (`derived_keys`), so a seed's agents have the same addresses on every chain.
 """
 
@@ -42,7 +42,7 @@ def _rlp_list(items: list[bytes]) -> bytes:
 class Signer:
     """EIP-1559 signing with coincurve: ~0.25 ms per transaction against eth-account's ~1.5 ms.
 
-    The bytes are identical to eth_account's (tests/sims/test_block_signing.py checks it).
+    The bytes are identical to eth_account's (tests/onchain/test_calldata_and_signing.py checks it).
     """
 
     def __init__(self, key: str | bytes):

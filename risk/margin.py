@@ -1,6 +1,6 @@
 """Scenario-grid portfolio margin: the rules of contracts/MarginEngine.vy in float64.
 
-The contract and this module must agree (tests/unit/engine/test_margin_vectors.py checks
+The contract and this module must agree (tests/contracts/margin_engine/test_margin_vectors.py checks
 the vectors in tests/vectors/margin_vectors.json, which this module generates). The rule:
 
     grid of spot moves   m_i = spot_shock * i / spot_steps,  i = -spot_steps..spot_steps

@@ -72,6 +72,8 @@ def _protocol_first(
     config,
     timelock,
     engine,
+    oracle,
+    push,
     series_ids,
     find_series,
     fund,
@@ -84,11 +86,7 @@ def _protocol_first(
     keeper,
     stranger,
 ):
-    """Deploy before the first test: ape's isolation snapshots need session fixtures early.
-
-    (`oracle` and `push`, which uses it, are left out: tests/unit/oracle overrides
-    `oracle` with a module-scoped fixture.)
-    """
+    """Deploy before the first test: ape's isolation snapshots need session fixtures early."""
 
 
 @pytest.fixture(scope="session")

@@ -107,3 +107,18 @@ def test_layout__no_import_cycle():
         if node not in state:
             visit(node, [node])
     assert cycles == []
+
+
+def test_layout__test_fixture_names_are_unique():
+    """ape's isolation keys fixtures by name: one name with two scopes makes it skip reverts
+    (a module-scoped `book` once leaked pool deposits into every market test)."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for deco in node.decorator_list:
+                target = deco.func if isinstance(deco, ast.Call) else deco
+                if isinstance(target, ast.Attribute) and target.attr == "fixture":
+                    seen.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: where for name, where in seen.items() if len(where) > 1} == {}

@@ -91,7 +91,8 @@ def test_accounts_margin__empty_slots__ignore_their_series_index():
 
 
 def test_accounts_margin__matches_every_onchain_vector():
-    """The vectors the contract is tested against (tests/unit/engine): one account each."""
+    """The vectors the contract is tested against (tests/contracts/margin_engine): one
+    account each."""
     data = json.loads(VECTORS.read_text())
     for vec in data["vectors"]:
         params = MarginParams.from_chain(vec["params_chain"])

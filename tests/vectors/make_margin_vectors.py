@@ -7,7 +7,7 @@ Run from the repository root after changing the margin rules or this file:
 Each vector holds the on-chain inputs of MarginEngine.portfolio_margin (integers: spot,
 strike and vol at 1e18, sizes at 1e18 = 1 contract, seconds, the MarginParams tuple) and
 the value / MM / IM that risk/margin.py computes from exactly those integers, in USD.
-tests/unit/engine/test_margin_vectors.py checks the contract against them and that this
+tests/contracts/margin_engine/test_margin_vectors.py checks the contract against them and that this
 file is up to date. Books are drawn from a seeded `random.Random`, whose stream is stable
 across Python versions.
 """

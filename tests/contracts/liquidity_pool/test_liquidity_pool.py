@@ -32,7 +32,7 @@ def pool_logs(tx, pool, event: str) -> list:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _setup_first(
+def _pool_setup_first(
     gov,
     lp,
     writer,
@@ -57,7 +57,7 @@ def seeded(seed_pool):
 
 
 @pytest.fixture(scope="class")
-def book(seeded, market, buyer, fund, find_series):
+def pool_book(seeded, market, buyer, fund, find_series):
     """The buyer holds 10 ATM 30-day calls bought from the pool."""
     fund(buyer, 50_000)
     series = find_series(2_000, 30, True)
@@ -289,7 +289,7 @@ class TestSeededPool:
 
 class TestPoolWithBook:
     @pytest.fixture(scope="class", autouse=True)
-    def _book(self, book):
+    def _book(self, pool_book):
         pass
 
     def test_total_assets__is_nav_in_token_units(self, pool, market):

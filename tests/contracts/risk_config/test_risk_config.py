@@ -90,7 +90,7 @@ def risk_config(protocol, project, gov):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _setup_first(gov, keeper, stranger, config, risk_config):
+def _config_setup_first(gov, keeper, stranger, config, risk_config):
     pass
 
 

@@ -19,7 +19,7 @@ def bad(project, gov, protocol):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _setup_first(bad, gov, writer, lp):
+def _token_failures_setup_first(bad, gov, writer, lp):
     """Build the module's fixtures before the first test (ape's isolation needs it)."""
 
 

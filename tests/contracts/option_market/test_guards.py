@@ -21,7 +21,7 @@ def small_caps(project, accounts, protocol):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _setup_first(small_caps, gov, stranger, engine, token):
+def _guards_setup_first(small_caps, gov, stranger, engine, token):
     """Build the module's fixtures before the first test (ape's isolation needs it)."""
 
 

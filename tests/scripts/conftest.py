@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from onchain.deployment import record_addresses
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load(name: str):

@@ -11,7 +11,7 @@ import pytest
 
 from onchain.deployment import DeployConfig
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_deploy__twice__second_run_deploys_nothing(run_script, gov, tmp_path, chain):

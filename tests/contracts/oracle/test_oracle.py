@@ -26,12 +26,12 @@ RATE = RateLimit().to_chain()  # (max_rel_change 25%, min_interval 1 day)
 STALENESS = OracleParams().staleness_limit
 
 
-def pending_expiries(oracle) -> list[int]:
+def pending_expiries(solo_oracle) -> list[int]:
     """The whole pending_expiries array (the getter reads one index at a time)."""
     out: list[int] = []
     while True:
         try:
-            out.append(oracle.pending_expiries(len(out)))
+            out.append(solo_oracle.pending_expiries(len(out)))
         except ContractLogicError:
             return out
 
@@ -59,17 +59,17 @@ def expiry(protocol, chain):
 
 @pytest.fixture(scope="module")
 def blank_oracle(protocol, project, gov, keeper):
-    oracle = gov.deploy(project.Oracle, PARAMS, RATE)
-    oracle.set_updater(keeper, True, sender=gov)
-    return oracle
+    solo_oracle = gov.deploy(project.Oracle, PARAMS, RATE)
+    solo_oracle.set_updater(keeper, True, sender=gov)
+    return solo_oracle
 
 
 @pytest.fixture(scope="module")
-def oracle(protocol, project, gov, keeper, expiry):
-    oracle = gov.deploy(project.Oracle, PARAMS, RATE)
-    oracle.set_updater(keeper, True, sender=gov)
-    oracle.push(SPOT, [expiry], [VOL], sender=keeper)
-    return oracle
+def solo_oracle(protocol, project, gov, keeper, expiry):
+    solo_oracle = gov.deploy(project.Oracle, PARAMS, RATE)
+    solo_oracle.set_updater(keeper, True, sender=gov)
+    solo_oracle.push(SPOT, [expiry], [VOL], sender=keeper)
+    return solo_oracle
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,9 @@ def make_feed(protocol, project, gov):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _setup_first(gov, lp, writer, buyer, keeper, stranger, blank_oracle, oracle, make_feed):
+def _oracle_setup_first(
+    gov, lp, writer, buyer, keeper, stranger, blank_oracle, solo_oracle, make_feed
+):
     pass
 
 
@@ -162,62 +164,66 @@ def test_version__every_push_with_data__increments_once(blank_oracle, keeper, ex
     assert blank_oracle.version() == 3
 
 
-def test_push__zero_price__updates_vols_only(oracle, keeper, expiry):
-    round_before, time_before = oracle.round_id(), oracle.updated_at()
-    tx = oracle.push(0, [expiry], [7 * 10**17], sender=keeper)
-    assert oracle.vol(expiry) == 7 * 10**17
-    assert oracle.vol_updated_at(expiry) == tx.timestamp
-    assert (oracle.round_id(), oracle.last_spot(), oracle.updated_at()) == (
+def test_push__zero_price__updates_vols_only(solo_oracle, keeper, expiry):
+    round_before, time_before = solo_oracle.round_id(), solo_oracle.updated_at()
+    tx = solo_oracle.push(0, [expiry], [7 * 10**17], sender=keeper)
+    assert solo_oracle.vol(expiry) == 7 * 10**17
+    assert solo_oracle.vol_updated_at(expiry) == tx.timestamp
+    assert (solo_oracle.round_id(), solo_oracle.last_spot(), solo_oracle.updated_at()) == (
         round_before,
         SPOT,
         time_before,
     )
-    assert tx.decode_logs(oracle.SpotUpdated) == []
+    assert tx.decode_logs(solo_oracle.SpotUpdated) == []
 
 
 @pytest.mark.parametrize("price", [2_500 * WAD, 1_500 * WAD], ids=["up-25%", "down-25%"])
-def test_push__spot_deviation_at_limit__accepted(oracle, keeper, price):
-    oracle.push(price, [], [], sender=keeper)
-    assert oracle.last_spot() == price
-    assert oracle.round_id() == 2
+def test_push__spot_deviation_at_limit__accepted(solo_oracle, keeper, price):
+    solo_oracle.push(price, [], [], sender=keeper)
+    assert solo_oracle.last_spot() == price
+    assert solo_oracle.round_id() == 2
 
 
 @pytest.mark.parametrize("price", [2_501 * WAD, 1_499 * WAD], ids=["up", "down"])
-def test_push__spot_deviation_too_large__reverts(oracle, keeper, price):
+def test_push__spot_deviation_too_large__reverts(solo_oracle, keeper, price):
     with ape.reverts("oracle: spot deviation too large"):
-        oracle.push(price, [], [], sender=keeper)
-    assert (oracle.last_spot(), oracle.round_id()) == (SPOT, 1)
+        solo_oracle.push(price, [], [], sender=keeper)
+    assert (solo_oracle.last_spot(), solo_oracle.round_id()) == (SPOT, 1)
 
 
-def test_push__vol_deviation_at_limit__accepted(oracle, keeper, expiry):
-    oracle.push(0, [expiry], [2 * VOL], sender=keeper)  # +100%
-    assert oracle.vol(expiry) == 2 * VOL
+def test_push__vol_deviation_at_limit__accepted(solo_oracle, keeper, expiry):
+    solo_oracle.push(0, [expiry], [2 * VOL], sender=keeper)  # +100%
+    assert solo_oracle.vol(expiry) == 2 * VOL
 
 
-def test_push__vol_deviation_too_large__reverts(oracle, keeper, expiry):
+def test_push__vol_deviation_too_large__reverts(solo_oracle, keeper, expiry):
     with ape.reverts("oracle: vol deviation too large"):
-        oracle.push(0, [expiry], [2 * VOL + 1], sender=keeper)
-    assert oracle.vol(expiry) == VOL
+        solo_oracle.push(0, [expiry], [2 * VOL + 1], sender=keeper)
+    assert solo_oracle.vol(expiry) == VOL
 
 
-def test_push__bad_vol__reverts_whole_update(oracle, keeper, expiry):
+def test_push__bad_vol__reverts_whole_update(solo_oracle, keeper, expiry):
     with ape.reverts("oracle: vol deviation too large"):
-        oracle.push(2_100 * WAD, [expiry], [3 * VOL], sender=keeper)
-    assert (oracle.last_spot(), oracle.round_id(), oracle.vol(expiry)) == (SPOT, 1, VOL)
+        solo_oracle.push(2_100 * WAD, [expiry], [3 * VOL], sender=keeper)
+    assert (solo_oracle.last_spot(), solo_oracle.round_id(), solo_oracle.vol(expiry)) == (
+        SPOT,
+        1,
+        VOL,
+    )
 
 
 @pytest.mark.parametrize("vol", [VOL_MIN, VOL_MAX], ids=["min", "max"])
-def test_push__vol_at_bounds__accepted(oracle, keeper, expiry, vol):
+def test_push__vol_at_bounds__accepted(solo_oracle, keeper, expiry, vol):
     new_expiry = expiry + DAY  # no previous vol, so no deviation limit
-    oracle.push(0, [new_expiry], [vol], sender=keeper)
-    assert oracle.vol(new_expiry) == vol
+    solo_oracle.push(0, [new_expiry], [vol], sender=keeper)
+    assert solo_oracle.vol(new_expiry) == vol
 
 
 @pytest.mark.parametrize("vol", [VOL_MIN - 1, VOL_MAX + 1], ids=["below", "above"])
-def test_push__vol_outside_bounds__reverts(oracle, keeper, expiry, vol):
+def test_push__vol_outside_bounds__reverts(solo_oracle, keeper, expiry, vol):
     with ape.reverts("oracle: vol outside [1e16, 5e18]"):
-        oracle.push(0, [expiry + DAY], [vol], sender=keeper)
-    assert oracle.vols(expiry + DAY) == 0
+        solo_oracle.push(0, [expiry + DAY], [vol], sender=keeper)
+    assert solo_oracle.vols(expiry + DAY) == 0
 
 
 def test_push__spot_at_max__accepted(blank_oracle, keeper):
@@ -231,114 +237,118 @@ def test_push__spot_above_max__reverts(blank_oracle, keeper):
     assert blank_oracle.round_id() == 0
 
 
-def test_push__lengths_differ__reverts(oracle, keeper, expiry):
+def test_push__lengths_differ__reverts(solo_oracle, keeper, expiry):
     with ape.reverts("oracle: expiries and vols differ in length"):
-        oracle.push(SPOT, [expiry], [], sender=keeper)
+        solo_oracle.push(SPOT, [expiry], [], sender=keeper)
 
 
 @pytest.mark.parametrize("who", ["stranger", "gov"], ids=["stranger", "admin"])
-def test_push__not_updater__reverts(oracle, request, who):
+def test_push__not_updater__reverts(solo_oracle, request, who):
     with ape.reverts("oracle: not updater"):
-        oracle.push(2_100 * WAD, [], [], sender=request.getfixturevalue(who))
-    assert oracle.round_id() == 1
+        solo_oracle.push(2_100 * WAD, [], [], sender=request.getfixturevalue(who))
+    assert solo_oracle.round_id() == 1
 
 
 # --- staleness ---
 
 
-def test_spot__at_staleness_limit__returns_price(oracle, chain):
-    chain.mine(timestamp=oracle.updated_at() + STALENESS)
-    assert oracle.spot() == SPOT
-    assert not oracle.is_stale()
+def test_spot__at_staleness_limit__returns_price(solo_oracle, chain):
+    chain.mine(timestamp=solo_oracle.updated_at() + STALENESS)
+    assert solo_oracle.spot() == SPOT
+    assert not solo_oracle.is_stale()
 
 
-def test_spot__past_staleness_limit__reverts(oracle, chain):
-    chain.mine(timestamp=oracle.updated_at() + STALENESS + 1)
+def test_spot__past_staleness_limit__reverts(solo_oracle, chain):
+    chain.mine(timestamp=solo_oracle.updated_at() + STALENESS + 1)
     with ape.reverts("oracle: stale price"):
-        oracle.spot()
-    assert oracle.is_stale()
+        solo_oracle.spot()
+    assert solo_oracle.is_stale()
 
 
-def test_vol__past_staleness_limit__reverts(oracle, chain, keeper, expiry):
-    chain.pending_timestamp = oracle.vol_updated_at(expiry) + STALENESS
-    oracle.push(2_010 * WAD, [], [], sender=keeper)  # a spot push does not refresh vols
-    chain.mine(timestamp=oracle.vol_updated_at(expiry) + STALENESS + 1)
-    assert oracle.spot() == 2_010 * WAD
+def test_vol__past_staleness_limit__reverts(solo_oracle, chain, keeper, expiry):
+    chain.pending_timestamp = solo_oracle.vol_updated_at(expiry) + STALENESS
+    solo_oracle.push(2_010 * WAD, [], [], sender=keeper)  # a spot push does not refresh vols
+    chain.mine(timestamp=solo_oracle.vol_updated_at(expiry) + STALENESS + 1)
+    assert solo_oracle.spot() == 2_010 * WAD
     with ape.reverts("oracle: stale vol"):
-        oracle.vol(expiry)
+        solo_oracle.vol(expiry)
 
 
-def test_vol__vol_only_push__refreshes_vol_not_spot(oracle, chain, keeper, expiry):
-    chain.pending_timestamp = oracle.updated_at() + STALENESS
-    oracle.push(0, [expiry], [VOL], sender=keeper)
-    chain.mine(timestamp=oracle.updated_at() + STALENESS + 1)
-    assert oracle.vol(expiry) == VOL
+def test_vol__vol_only_push__refreshes_vol_not_spot(solo_oracle, chain, keeper, expiry):
+    chain.pending_timestamp = solo_oracle.updated_at() + STALENESS
+    solo_oracle.push(0, [expiry], [VOL], sender=keeper)
+    chain.mine(timestamp=solo_oracle.updated_at() + STALENESS + 1)
+    assert solo_oracle.vol(expiry) == VOL
     with ape.reverts("oracle: stale price"):
-        oracle.spot()
+        solo_oracle.spot()
 
 
 # --- settlement prices ---
 
 
-def test_settlement__first_price_at_or_after_expiry__fixes_it(oracle, chain, gov, keeper):
+def test_settlement__first_price_at_or_after_expiry__fixes_it(solo_oracle, chain, gov, keeper):
     e = chain.pending_timestamp + 1_000
-    oracle.register_expiry(e, sender=gov)
+    solo_oracle.register_expiry(e, sender=gov)
     chain.pending_timestamp = e - 1
-    oracle.push(2_010 * WAD, [], [], sender=keeper)
-    assert oracle.settlement_price(e) == 0
-    assert pending_expiries(oracle) == [e]
+    solo_oracle.push(2_010 * WAD, [], [], sender=keeper)
+    assert solo_oracle.settlement_price(e) == 0
+    assert pending_expiries(solo_oracle) == [e]
     chain.pending_timestamp = e
-    tx = oracle.push(2_020 * WAD, [], [], sender=keeper)
-    assert oracle.settlement_price(e) == 2_020 * WAD
-    assert oracle.settlement_prices(e) == 2_020 * WAD
-    assert pending_expiries(oracle) == []
-    ev = tx.decode_logs(oracle.SettlementPriceFixed)
+    tx = solo_oracle.push(2_020 * WAD, [], [], sender=keeper)
+    assert solo_oracle.settlement_price(e) == 2_020 * WAD
+    assert solo_oracle.settlement_prices(e) == 2_020 * WAD
+    assert pending_expiries(solo_oracle) == []
+    ev = tx.decode_logs(solo_oracle.SettlementPriceFixed)
     assert [(x.expiry, x.price, x.round_id) for x in ev] == [(e, 2_020 * WAD, 3)]
 
 
-def test_settlement__later_pushes__never_overwrite(oracle, chain, gov, keeper):
+def test_settlement__later_pushes__never_overwrite(solo_oracle, chain, gov, keeper):
     e = chain.pending_timestamp + 1_000
-    oracle.register_expiry(e, sender=gov)
+    solo_oracle.register_expiry(e, sender=gov)
     chain.pending_timestamp = e + 10
-    oracle.push(2_020 * WAD, [], [], sender=keeper)
-    tx = oracle.push(2_200 * WAD, [], [], sender=keeper)
-    assert oracle.settlement_price(e) == 2_020 * WAD
-    assert tx.decode_logs(oracle.SettlementPriceFixed) == []
+    solo_oracle.push(2_020 * WAD, [], [], sender=keeper)
+    tx = solo_oracle.push(2_200 * WAD, [], [], sender=keeper)
+    assert solo_oracle.settlement_price(e) == 2_020 * WAD
+    assert tx.decode_logs(solo_oracle.SettlementPriceFixed) == []
 
 
-def test_settlement__several_pending__each_fixed_by_its_first_price(oracle, chain, gov, keeper):
+def test_settlement__several_pending__each_fixed_by_its_first_price(
+    solo_oracle, chain, gov, keeper
+):
     now = chain.pending_timestamp
     e1, e2, e3 = now + 1_000, now + 2_000, now + 3_000
     for e in (e3, e1, e2):
-        oracle.register_expiry(e, sender=gov)
+        solo_oracle.register_expiry(e, sender=gov)
     chain.pending_timestamp = e2 + 5
-    tx = oracle.push(2_100 * WAD, [], [], sender=keeper)
-    assert sorted(x.expiry for x in tx.decode_logs(oracle.SettlementPriceFixed)) == [e1, e2]
-    assert pending_expiries(oracle) == [e3]
+    tx = solo_oracle.push(2_100 * WAD, [], [], sender=keeper)
+    assert sorted(x.expiry for x in tx.decode_logs(solo_oracle.SettlementPriceFixed)) == [e1, e2]
+    assert pending_expiries(solo_oracle) == [e3]
     chain.pending_timestamp = e3
-    oracle.push(2_200 * WAD, [], [], sender=keeper)
-    prices = [oracle.settlement_price(e) for e in (e1, e2, e3)]
+    solo_oracle.push(2_200 * WAD, [], [], sender=keeper)
+    prices = [solo_oracle.settlement_price(e) for e in (e1, e2, e3)]
     assert prices == [2_100 * WAD, 2_100 * WAD, 2_200 * WAD]
-    assert pending_expiries(oracle) == []
+    assert pending_expiries(solo_oracle) == []
 
 
-def test_settlement__vol_only_push_after_expiry__does_not_fix(oracle, chain, gov, keeper, expiry):
+def test_settlement__vol_only_push_after_expiry__does_not_fix(
+    solo_oracle, chain, gov, keeper, expiry
+):
     e = chain.pending_timestamp + 1_000
-    oracle.register_expiry(e, sender=gov)
+    solo_oracle.register_expiry(e, sender=gov)
     chain.pending_timestamp = e + 1
-    oracle.push(0, [expiry], [VOL], sender=keeper)
-    assert oracle.settlement_price(e) == 0
-    assert pending_expiries(oracle) == [e]
+    solo_oracle.push(0, [expiry], [VOL], sender=keeper)
+    assert solo_oracle.settlement_price(e) == 0
+    assert pending_expiries(solo_oracle) == [e]
 
 
 # --- register_expiry ---
 
 
-def test_register_expiry__admin__appends_and_emits(oracle, chain, gov):
+def test_register_expiry__admin__appends_and_emits(solo_oracle, chain, gov):
     e = chain.pending_timestamp + DAY
-    tx = oracle.register_expiry(e, sender=gov)
-    assert pending_expiries(oracle) == [e]
-    assert [x.expiry for x in tx.decode_logs(oracle.ExpiryRegistered)] == [e]
+    tx = solo_oracle.register_expiry(e, sender=gov)
+    assert pending_expiries(solo_oracle) == [e]
+    assert [x.expiry for x in tx.decode_logs(solo_oracle.ExpiryRegistered)] == [e]
 
 
 def test_register_expiry__market__appends(protocol, chain, gov):
@@ -349,52 +359,52 @@ def test_register_expiry__market__appends(protocol, chain, gov):
     assert pending_expiries(protocol.oracle) == before + [e]
 
 
-def test_register_expiry__market_role_set__may_register(oracle, chain, gov, writer):
-    oracle.set_market(writer, sender=gov)
+def test_register_expiry__market_role_set__may_register(solo_oracle, chain, gov, writer):
+    solo_oracle.set_market(writer, sender=gov)
     e = chain.pending_timestamp + DAY
-    oracle.register_expiry(e, sender=writer)
-    assert pending_expiries(oracle) == [e]
+    solo_oracle.register_expiry(e, sender=writer)
+    assert pending_expiries(solo_oracle) == [e]
 
 
-def test_register_expiry__stranger__reverts(oracle, chain, stranger):
+def test_register_expiry__stranger__reverts(solo_oracle, chain, stranger):
     with ape.reverts("oracle: not market"):
-        oracle.register_expiry(chain.pending_timestamp + DAY, sender=stranger)
-    assert pending_expiries(oracle) == []
+        solo_oracle.register_expiry(chain.pending_timestamp + DAY, sender=stranger)
+    assert pending_expiries(solo_oracle) == []
 
 
 @pytest.mark.parametrize("offset", [0, -1], ids=["now", "past"])
-def test_register_expiry__not_in_future__reverts(oracle, chain, gov, offset):
+def test_register_expiry__not_in_future__reverts(solo_oracle, chain, gov, offset):
     t = chain.pending_timestamp + 100
     chain.pending_timestamp = t
     with ape.reverts("oracle: expiry not in the future"):
-        oracle.register_expiry(t + offset, sender=gov)
-    assert pending_expiries(oracle) == []
+        solo_oracle.register_expiry(t + offset, sender=gov)
+    assert pending_expiries(solo_oracle) == []
 
 
-def test_register_expiry__duplicate__is_a_no_op(oracle, chain, gov):
+def test_register_expiry__duplicate__is_a_no_op(solo_oracle, chain, gov):
     e = chain.pending_timestamp + DAY
-    oracle.register_expiry(e, sender=gov)
-    tx = oracle.register_expiry(e, sender=gov)
-    assert pending_expiries(oracle) == [e]
-    assert tx.decode_logs(oracle.ExpiryRegistered) == []
+    solo_oracle.register_expiry(e, sender=gov)
+    tx = solo_oracle.register_expiry(e, sender=gov)
+    assert pending_expiries(solo_oracle) == [e]
+    assert tx.decode_logs(solo_oracle.ExpiryRegistered) == []
 
 
-def test_register_expiry__max_pending__reverts(oracle, chain, gov):
+def test_register_expiry__max_pending__reverts(solo_oracle, chain, gov):
     first = chain.pending_timestamp + DAY
     for i in range(MAX_PENDING):
-        oracle.register_expiry(first + i, sender=gov)
+        solo_oracle.register_expiry(first + i, sender=gov)
     with ape.reverts("oracle: too many pending expiries"):
-        oracle.register_expiry(first + MAX_PENDING, sender=gov)
-    oracle.register_expiry(first, sender=gov)  # a duplicate is still a no-op when full
-    assert pending_expiries(oracle) == [first + i for i in range(MAX_PENDING)]
+        solo_oracle.register_expiry(first + MAX_PENDING, sender=gov)
+    solo_oracle.register_expiry(first, sender=gov)  # a duplicate is still a no-op when full
+    assert pending_expiries(solo_oracle) == [first + i for i in range(MAX_PENDING)]
 
 
 # --- pull_from_feed ---
 
 
-def test_pull_from_feed__no_feed__reverts(oracle, stranger):
+def test_pull_from_feed__no_feed__reverts(solo_oracle, stranger):
     with ape.reverts("oracle: no feed"):
-        oracle.pull_from_feed(sender=stranger)
+        solo_oracle.pull_from_feed(sender=stranger)
 
 
 @pytest.mark.parametrize(
@@ -435,82 +445,82 @@ def test_pull_from_feed__decimals_above_36__reverts(blank_oracle, make_feed, cha
 
 
 @pytest.mark.parametrize("answer", [0, -1], ids=["zero", "negative"])
-def test_pull_from_feed__non_positive_answer__reverts(oracle, make_feed, chain, gov, answer):
+def test_pull_from_feed__non_positive_answer__reverts(solo_oracle, make_feed, chain, gov, answer):
     feed = make_feed(8)
-    oracle.set_feed(feed, sender=gov)
+    solo_oracle.set_feed(feed, sender=gov)
     feed.set_answer(answer, chain.pending_timestamp, sender=gov)
     with ape.reverts("oracle: feed answer not positive"):
-        oracle.pull_from_feed(sender=gov)
-    assert (oracle.round_id(), oracle.last_spot()) == (1, SPOT)
+        solo_oracle.pull_from_feed(sender=gov)
+    assert (solo_oracle.round_id(), solo_oracle.last_spot()) == (1, SPOT)
 
 
-def test_pull_from_feed__round_at_staleness_limit__accepted(oracle, make_feed, chain, gov):
+def test_pull_from_feed__round_at_staleness_limit__accepted(solo_oracle, make_feed, chain, gov):
     feed = make_feed(8)
-    oracle.set_feed(feed, sender=gov)
-    t = oracle.updated_at() + STALENESS + 10
+    solo_oracle.set_feed(feed, sender=gov)
+    t = solo_oracle.updated_at() + STALENESS + 10
     feed.set_answer(2_010 * 10**8, t - STALENESS, sender=gov)
     chain.pending_timestamp = t
-    oracle.pull_from_feed(sender=gov)
-    assert oracle.last_spot() == 2_010 * WAD
+    solo_oracle.pull_from_feed(sender=gov)
+    assert solo_oracle.last_spot() == 2_010 * WAD
 
 
-def test_pull_from_feed__stale_round__reverts(oracle, make_feed, chain, gov):
+def test_pull_from_feed__stale_round__reverts(solo_oracle, make_feed, chain, gov):
     feed = make_feed(8)
-    oracle.set_feed(feed, sender=gov)
-    t = oracle.updated_at() + STALENESS + 10
+    solo_oracle.set_feed(feed, sender=gov)
+    t = solo_oracle.updated_at() + STALENESS + 10
     feed.set_answer(2_010 * 10**8, t - STALENESS - 1, sender=gov)
     chain.pending_timestamp = t
     with ape.reverts("oracle: feed stale"):
-        oracle.pull_from_feed(sender=gov)
-    assert oracle.round_id() == 1
+        solo_oracle.pull_from_feed(sender=gov)
+    assert solo_oracle.round_id() == 1
 
 
-def test_pull_from_feed__round_not_newer__reverts(oracle, make_feed, gov):
+def test_pull_from_feed__round_not_newer__reverts(solo_oracle, make_feed, gov):
     feed = make_feed(8)
-    oracle.set_feed(feed, sender=gov)
-    feed.set_answer(2_010 * 10**8, oracle.updated_at(), sender=gov)
+    solo_oracle.set_feed(feed, sender=gov)
+    feed.set_answer(2_010 * 10**8, solo_oracle.updated_at(), sender=gov)
     with ape.reverts("oracle: feed round not newer"):
-        oracle.pull_from_feed(sender=gov)
-    assert oracle.round_id() == 1
+        solo_oracle.pull_from_feed(sender=gov)
+    assert solo_oracle.round_id() == 1
 
 
-def test_pull_from_feed__deviation_too_large__reverts(oracle, make_feed, chain, gov):
+def test_pull_from_feed__deviation_too_large__reverts(solo_oracle, make_feed, chain, gov):
     feed = make_feed(8)
-    oracle.set_feed(feed, sender=gov)
+    solo_oracle.set_feed(feed, sender=gov)
     feed.set_answer(2_501 * 10**8, chain.pending_timestamp, sender=gov)
     with ape.reverts("oracle: spot deviation too large"):
-        oracle.pull_from_feed(sender=gov)
-    assert oracle.last_spot() == SPOT
+        solo_oracle.pull_from_feed(sender=gov)
+    assert solo_oracle.last_spot() == SPOT
 
 
-def test_pull_from_feed__settlement_follows_round_time(oracle, make_feed, chain, gov):
+def test_pull_from_feed__settlement_follows_round_time(solo_oracle, make_feed, chain, gov):
     """A round dated before the expiry never fixes it, even when pulled after it."""
     feed = make_feed(8)
-    oracle.set_feed(feed, sender=gov)
+    solo_oracle.set_feed(feed, sender=gov)
     e = chain.pending_timestamp + 1_000
-    oracle.register_expiry(e, sender=gov)
+    solo_oracle.register_expiry(e, sender=gov)
     feed.set_answer(2_010 * 10**8, e - 1, sender=gov)
     chain.pending_timestamp = e + 50
-    oracle.pull_from_feed(sender=gov)
-    assert oracle.settlement_price(e) == 0
+    solo_oracle.pull_from_feed(sender=gov)
+    assert solo_oracle.settlement_price(e) == 0
     feed.set_answer(2_020 * 10**8, e, sender=gov)
-    oracle.pull_from_feed(sender=gov)
-    assert oracle.settlement_price(e) == 2_020 * WAD
+    solo_oracle.pull_from_feed(sender=gov)
+    assert solo_oracle.settlement_price(e) == 2_020 * WAD
 
 
 def test_pull_from_feed__round_dated_in_future__cannot_fix_settlement_early(
-    oracle, make_feed, chain, gov, keeper
+    solo_oracle, make_feed, chain, gov, keeper
 ):
     feed = make_feed(8)
-    oracle.set_feed(feed, sender=gov)
+    solo_oracle.set_feed(feed, sender=gov)
     e = chain.pending_timestamp + DAY
-    oracle.register_expiry(e, sender=gov)
+    solo_oracle.register_expiry(e, sender=gov)
     feed.set_answer(2_010 * 10**8, e, sender=gov)  # dated a day ahead
     with ape.reverts("oracle: feed round in the future"):
-        oracle.pull_from_feed(sender=gov)
+        solo_oracle.pull_from_feed(sender=gov)
     assert chain.blocks.head.timestamp < e
-    assert oracle.settlement_price(e) == 0
-    oracle.push(2_020 * WAD, [], [], sender=keeper)  # updaters keep working
+    assert solo_oracle.settlement_price(e) == 0
+    solo_oracle.push(2_020 * WAD, [], [], sender=keeper)  # updaters keep working
 
 
 # --- Chainlink-style reads ---
@@ -529,35 +539,35 @@ def test_latest_round_data__spot_with_8_decimals(blank_oracle, keeper):
 
 
 @pytest.mark.parametrize("role", ["governor", "market"])
-def test_set_role__admin__sets_and_emits(oracle, gov, writer, role):
-    tx = getattr(oracle, f"set_{role}")(writer, sender=gov)
-    assert getattr(oracle, role)() == writer.address
-    ev = tx.decode_logs(oracle.RoleSet)
+def test_set_role__admin__sets_and_emits(solo_oracle, gov, writer, role):
+    tx = getattr(solo_oracle, f"set_{role}")(writer, sender=gov)
+    assert getattr(solo_oracle, role)() == writer.address
+    ev = tx.decode_logs(solo_oracle.RoleSet)
     assert [(e.role, e.account) for e in ev] == [(role, writer.address)]
 
 
-def test_set_updater__allows_and_removes(oracle, gov, writer, keeper):
-    tx = oracle.set_updater(writer, True, sender=gov)
-    assert oracle.updaters(writer)
-    assert [(e.updater, e.allowed) for e in tx.decode_logs(oracle.UpdaterSet)] == [
+def test_set_updater__allows_and_removes(solo_oracle, gov, writer, keeper):
+    tx = solo_oracle.set_updater(writer, True, sender=gov)
+    assert solo_oracle.updaters(writer)
+    assert [(e.updater, e.allowed) for e in tx.decode_logs(solo_oracle.UpdaterSet)] == [
         (writer.address, True)
     ]
-    oracle.push(2_010 * WAD, [], [], sender=writer)
-    oracle.set_updater(keeper, False, sender=gov)
-    assert not oracle.updaters(keeper)
+    solo_oracle.push(2_010 * WAD, [], [], sender=writer)
+    solo_oracle.set_updater(keeper, False, sender=gov)
+    assert not solo_oracle.updaters(keeper)
     with ape.reverts("oracle: not updater"):
-        oracle.push(2_020 * WAD, [], [], sender=keeper)
+        solo_oracle.push(2_020 * WAD, [], [], sender=keeper)
 
 
-def test_set_feed__sets_and_disables(oracle, make_feed, gov):
+def test_set_feed__sets_and_disables(solo_oracle, make_feed, gov):
     feed = make_feed(8)
-    tx = oracle.set_feed(feed, sender=gov)
-    assert oracle.feed() == feed.address
-    assert [e.feed for e in tx.decode_logs(oracle.FeedSet)] == [feed.address]
-    oracle.set_feed(ZERO, sender=gov)  # empty disables pulling
-    assert oracle.feed() == ZERO
+    tx = solo_oracle.set_feed(feed, sender=gov)
+    assert solo_oracle.feed() == feed.address
+    assert [e.feed for e in tx.decode_logs(solo_oracle.FeedSet)] == [feed.address]
+    solo_oracle.set_feed(ZERO, sender=gov)  # empty disables pulling
+    assert solo_oracle.feed() == ZERO
     with ape.reverts("oracle: no feed"):
-        oracle.pull_from_feed(sender=gov)
+        solo_oracle.pull_from_feed(sender=gov)
 
 
 SETTERS = {
@@ -569,43 +579,47 @@ SETTERS = {
 
 
 @pytest.mark.parametrize("setter", list(SETTERS))
-def test_set_role__not_admin__reverts(oracle, gov, keeper, stranger, setter):
-    oracle.set_governor(keeper, sender=gov)  # the governor is not the admin either
+def test_set_role__not_admin__reverts(solo_oracle, gov, keeper, stranger, setter):
+    solo_oracle.set_governor(keeper, sender=gov)  # the governor is not the admin either
     for who in (stranger, keeper):
         with ape.reverts("oracle: not admin"):
-            getattr(oracle, setter)(*SETTERS[setter](stranger), sender=who)
-    assert (oracle.market(), oracle.feed(), oracle.updaters(stranger)) == (ZERO, ZERO, False)
-    assert oracle.governor() == keeper.address
+            getattr(solo_oracle, setter)(*SETTERS[setter](stranger), sender=who)
+    assert (solo_oracle.market(), solo_oracle.feed(), solo_oracle.updaters(stranger)) == (
+        ZERO,
+        ZERO,
+        False,
+    )
+    assert solo_oracle.governor() == keeper.address
 
 
 @pytest.mark.parametrize("setter", ["set_governor", "set_market", "set_updater"])
-def test_set_role__zero_address__reverts(oracle, gov, setter):
+def test_set_role__zero_address__reverts(solo_oracle, gov, setter):
     with ape.reverts("oracle: zero address"):
-        getattr(oracle, setter)(*SETTERS[setter](ZERO), sender=gov)
-    assert (oracle.governor(), oracle.market()) == (gov.address, ZERO)
+        getattr(solo_oracle, setter)(*SETTERS[setter](ZERO), sender=gov)
+    assert (solo_oracle.governor(), solo_oracle.market()) == (gov.address, ZERO)
 
 
 # --- parameters ---
 
 
-def test_set_oracle_params__within_limits__stores_and_emits(oracle, gov):
+def test_set_oracle_params__within_limits__stores_and_emits(solo_oracle, gov):
     # +25% heartbeat (the rate limit), -25% staleness, other fields unchanged
     new = (4_500, 5_400, PARAMS[2], PARAMS[3])
-    version = oracle.version()
-    tx = oracle.set_oracle_params(new, sender=gov)
-    assert tuple(oracle.params()) == new
-    assert oracle.version() == version + 1  # staleness decides whether reads revert
-    ev = tx.decode_logs(oracle.OracleParamsSet)
+    version = solo_oracle.version()
+    tx = solo_oracle.set_oracle_params(new, sender=gov)
+    assert tuple(solo_oracle.params()) == new
+    assert solo_oracle.version() == version + 1  # staleness decides whether reads revert
+    ev = tx.decode_logs(solo_oracle.OracleParamsSet)
     assert [(tuple(e.old), tuple(e.new)) for e in ev] == [(PARAMS, new)]
 
 
-def test_set_oracle_params__not_governor__reverts(oracle, protocol, gov, stranger):
+def test_set_oracle_params__not_governor__reverts(solo_oracle, protocol, gov, stranger):
     new = with_field(PARAMS, 0, 4_000)
     with ape.reverts("oracle: not governor"):
-        oracle.set_oracle_params(new, sender=stranger)
+        solo_oracle.set_oracle_params(new, sender=stranger)
     with ape.reverts("oracle: not governor"):  # deployed: the admin handed over to the timelock
         protocol.oracle.set_oracle_params(new, sender=gov)
-    assert tuple(oracle.params()) == PARAMS
+    assert tuple(solo_oracle.params()) == PARAMS
 
 
 @pytest.mark.parametrize(
@@ -615,62 +629,62 @@ def test_set_oracle_params__not_governor__reverts(oracle, protocol, gov, strange
     ids=[f"{f.name}-below" for f in OracleParams.FIELDS]
     + [f"{f.name}-above" for f in OracleParams.FIELDS],
 )
-def test_set_oracle_params__field_outside_bounds__reverts(oracle, gov, index, value):
+def test_set_oracle_params__field_outside_bounds__reverts(solo_oracle, gov, index, value):
     f = OracleParams.FIELDS[index]
     with ape.reverts(f"oracle: {f.name} outside [{f.lo}, {f.hi}]"):
-        oracle.set_oracle_params(with_field(PARAMS, index, value), sender=gov)
-    assert tuple(oracle.params()) == PARAMS
+        solo_oracle.set_oracle_params(with_field(PARAMS, index, value), sender=gov)
+    assert tuple(solo_oracle.params()) == PARAMS
 
 
-def test_set_oracle_params__change_above_rate_limit__reverts(oracle, gov):
+def test_set_oracle_params__change_above_rate_limit__reverts(solo_oracle, gov):
     with ape.reverts("oracle: heartbeat change 901 above rate limit 900"):
-        oracle.set_oracle_params(with_field(PARAMS, 0, 4_501), sender=gov)
-    assert tuple(oracle.params()) == PARAMS
+        solo_oracle.set_oracle_params(with_field(PARAMS, 0, 4_501), sender=gov)
+    assert tuple(solo_oracle.params()) == PARAMS
 
 
-def test_set_oracle_params__same_field_too_soon__reverts(oracle, chain, gov):
+def test_set_oracle_params__same_field_too_soon__reverts(solo_oracle, chain, gov):
     chain.pending_timestamp = t = chain.pending_timestamp + 10
-    oracle.set_oracle_params(with_field(PARAMS, 0, 4_000), sender=gov)
+    solo_oracle.set_oracle_params(with_field(PARAMS, 0, 4_000), sender=gov)
     chain.pending_timestamp = t + 1_000
     with ape.reverts("oracle: heartbeat changed too recently, wait 85400 s"):
-        oracle.set_oracle_params(with_field(PARAMS, 0, 4_100), sender=gov)
-    assert oracle.params().heartbeat == 4_000
+        solo_oracle.set_oracle_params(with_field(PARAMS, 0, 4_100), sender=gov)
+    assert solo_oracle.params().heartbeat == 4_000
     chain.pending_timestamp = t + DAY
-    oracle.set_oracle_params(with_field(PARAMS, 0, 4_100), sender=gov)
-    assert oracle.params().heartbeat == 4_100
+    solo_oracle.set_oracle_params(with_field(PARAMS, 0, 4_100), sender=gov)
+    assert solo_oracle.params().heartbeat == 4_100
 
 
-def test_set_oracle_params__other_field__not_throttled(oracle, gov):
-    oracle.set_oracle_params(with_field(PARAMS, 0, 4_000), sender=gov)
+def test_set_oracle_params__other_field__not_throttled(solo_oracle, gov):
+    solo_oracle.set_oracle_params(with_field(PARAMS, 0, 4_000), sender=gov)
     new = (4_000, 8_000, PARAMS[2], PARAMS[3])  # heartbeat unchanged, staleness changes
-    oracle.set_oracle_params(new, sender=gov)
-    assert tuple(oracle.params()) == new
+    solo_oracle.set_oracle_params(new, sender=gov)
+    assert tuple(solo_oracle.params()) == new
 
 
-def test_set_oracle_params__staleness_below_heartbeat__reverts(oracle, gov):
-    oracle.set_rate_limit(2, (WAD, DAY), sender=gov)  # allow 100% steps
+def test_set_oracle_params__staleness_below_heartbeat__reverts(solo_oracle, gov):
+    solo_oracle.set_rate_limit(2, (WAD, DAY), sender=gov)  # allow 100% steps
     new = (7_200, 3_600, PARAMS[2], PARAMS[3])
     with ape.reverts("oracle: staleness_limit below heartbeat"):
-        oracle.set_oracle_params(new, sender=gov)
-    assert tuple(oracle.params()) == PARAMS
+        solo_oracle.set_oracle_params(new, sender=gov)
+    assert tuple(solo_oracle.params()) == PARAMS
 
 
-def test_set_rate_limit__stores_and_emits(oracle, gov):
-    tx = oracle.set_rate_limit(2, (WAD, 0), sender=gov)
-    ev = tx.decode_logs(oracle.RateLimitSet)
+def test_set_rate_limit__stores_and_emits(solo_oracle, gov):
+    tx = solo_oracle.set_rate_limit(2, (WAD, 0), sender=gov)
+    ev = tx.decode_logs(solo_oracle.RateLimitSet)
     names = ("group", "old_max_rel_change", "new_max_rel_change")
     names += ("old_min_interval", "new_min_interval")
     assert [fields(e, *names) for e in ev] == [(2, 25 * 10**16, WAD, DAY, 0)]
     # the limit is not readable on-chain: check its effect (100% steps, no interval)
-    oracle.set_oracle_params(with_field(PARAMS, 0, 7_200), sender=gov)
-    oracle.set_oracle_params(with_field(PARAMS, 0, 3_600), sender=gov)
-    assert oracle.params().heartbeat == 3_600
+    solo_oracle.set_oracle_params(with_field(PARAMS, 0, 7_200), sender=gov)
+    solo_oracle.set_oracle_params(with_field(PARAMS, 0, 3_600), sender=gov)
+    assert solo_oracle.params().heartbeat == 3_600
 
 
 @pytest.mark.parametrize("group", [0, 3])
-def test_set_rate_limit__other_group__reverts(oracle, gov, group):
+def test_set_rate_limit__other_group__reverts(solo_oracle, gov, group):
     with ape.reverts("oracle: unknown parameter group"):
-        oracle.set_rate_limit(group, (WAD, 0), sender=gov)
+        solo_oracle.set_rate_limit(group, (WAD, 0), sender=gov)
 
 
 @pytest.mark.parametrize(
@@ -681,19 +695,19 @@ def test_set_rate_limit__other_group__reverts(oracle, gov, group):
     ],
     ids=["max-rel-change", "min-interval"],
 )
-def test_set_rate_limit__outside_bounds__reverts(oracle, gov, limit, message):
+def test_set_rate_limit__outside_bounds__reverts(solo_oracle, gov, limit, message):
     with ape.reverts(message):
-        oracle.set_rate_limit(2, limit, sender=gov)
+        solo_oracle.set_rate_limit(2, limit, sender=gov)
     with ape.reverts("oracle: heartbeat change 901 above rate limit 900"):  # limit unchanged
-        oracle.set_oracle_params(with_field(PARAMS, 0, 4_501), sender=gov)
+        solo_oracle.set_oracle_params(with_field(PARAMS, 0, 4_501), sender=gov)
 
 
-def test_set_rate_limit__not_governor__reverts(oracle, stranger):
+def test_set_rate_limit__not_governor__reverts(solo_oracle, stranger):
     with ape.reverts("oracle: not governor"):
-        oracle.set_rate_limit(2, (WAD, 0), sender=stranger)
+        solo_oracle.set_rate_limit(2, (WAD, 0), sender=stranger)
 
 
-def test_rate_limit__exported_getters(oracle, keeper):
-    limit = oracle.rate_limit(2)
+def test_rate_limit__exported_getters(solo_oracle, keeper):
+    limit = solo_oracle.rate_limit(2)
     assert (limit.max_rel_change, limit.min_interval) == (25 * 10**16, 86_400)
-    assert oracle.last_update(2, 0) == 0
+    assert solo_oracle.last_update(2, 0) == 0

@@ -9,7 +9,7 @@ MAX = 10**30
 
 
 @pytest.fixture
-def book(seed_pool, fund, writer, buyer):
+def traded_book(seed_pool, fund, writer, buyer):
     """A funded pool, writer and buyer."""
     seed_pool(1_000_000)
     fund(writer, 20_000)
@@ -72,7 +72,7 @@ def test_retire_series__unknown__reverts(market, stranger):
 # --- quotes ---
 
 
-def test_quote__buy_above_mark_above_sell(market, book, find_series):
+def test_quote__buy_above_mark_above_sell(market, traded_book, find_series):
     sid = find_series(2_000, 30, True)
     buy, mark, util = market.quote(sid, WAD)
     sell, mark2, _ = market.quote(sid, -WAD)
@@ -80,14 +80,14 @@ def test_quote__buy_above_mark_above_sell(market, book, find_series):
     assert util > 0
 
 
-def test_quote__spread_widens_with_size(market, book, find_series):
+def test_quote__spread_widens_with_size(market, traded_book, find_series):
     sid = find_series(2_000, 30, True)
     small = market.quote(sid, WAD)[0]
     large = market.quote(sid, 2_000 * WAD)[0]
     assert large > small
 
 
-def test_quote__zero_size__reverts(market, book, find_series):
+def test_quote__zero_size__reverts(market, traded_book, find_series):
     with ape.reverts("market: zero size"):
         market.quote(find_series(2_000, 30, True), 0)
 
@@ -101,7 +101,7 @@ def test_quote__empty_pool__reverts(market, find_series):
 
 
 def test_trade__buy__moves_premium_fee_and_positions(
-    market, token, pool, buyer, book, find_series, ledger_gap, writer
+    market, token, pool, buyer, traded_book, find_series, ledger_gap, writer
 ):
     sid = find_series(2_000, 30, True)
     price = market.quote(sid, 2 * WAD)[0]
@@ -122,7 +122,7 @@ def test_trade__buy__moves_premium_fee_and_positions(
 
 
 def test_trade__stores_the_pools_valuation_for_its_block(
-    market, oracle, buyer, writer, book, find_series, revalue_pool, chain
+    market, oracle, buyer, writer, traded_book, find_series, revalue_pool, chain
 ):
     sid = find_series(2_000, 30, True)
     market.trade(sid, -3 * WAD, 0, sender=writer)
@@ -135,7 +135,7 @@ def test_trade__stores_the_pools_valuation_for_its_block(
     assert mark.gross == 2 * WAD and market.pool_abs_oi() == 2 * WAD
 
 
-def test_trade__sell__receives_premium_less_fee(market, pool, writer, book, find_series):
+def test_trade__sell__receives_premium_less_fee(market, pool, writer, traded_book, find_series):
     sid = find_series(1_800, 7, False)
     cash0 = market.cash(writer)
     tx = market.trade(sid, -3 * WAD, 0, sender=writer)
@@ -147,7 +147,7 @@ def test_trade__sell__receives_premium_less_fee(market, pool, writer, book, find
     assert market.pool_abs_oi() == 3 * WAD
 
 
-def test_trade__close_position__removes_it(market, writer, book, find_series):
+def test_trade__close_position__removes_it(market, writer, traded_book, find_series):
     sid = find_series(2_000, 30, True)
     market.trade(sid, -WAD, 0, sender=writer)
     market.trade(sid, WAD, MAX, sender=writer)
@@ -156,31 +156,31 @@ def test_trade__close_position__removes_it(market, writer, book, find_series):
     assert market.pool_abs_oi() == 0
 
 
-def test_trade__buy_above_limit__reverts(market, buyer, book, find_series):
+def test_trade__buy_above_limit__reverts(market, buyer, traded_book, find_series):
     sid = find_series(2_000, 30, True)
     price = market.quote(sid, WAD)[0]
     with ape.reverts("market: price above limit"):
         market.trade(sid, WAD, price * 99 // 100, sender=buyer)
 
 
-def test_trade__sell_below_limit__reverts(market, writer, book, find_series):
+def test_trade__sell_below_limit__reverts(market, writer, traded_book, find_series):
     sid = find_series(2_000, 30, True)
     price = market.quote(sid, -WAD)[0]
     with ape.reverts("market: price below limit"):
         market.trade(sid, -WAD, price * 101 // 100, sender=writer)
 
 
-def test_trade__zero_size__reverts(market, writer, book, find_series):
+def test_trade__zero_size__reverts(market, writer, traded_book, find_series):
     with ape.reverts("market: zero size"):
         market.trade(find_series(2_000, 30, True), 0, 0, sender=writer)
 
 
-def test_trade__unknown_series__reverts(market, writer, book):
+def test_trade__unknown_series__reverts(market, writer, traded_book):
     with ape.reverts("market: unknown series"):
         market.trade(10**6, WAD, MAX, sender=writer)
 
 
-def test_trade__expired_series__reverts(market, writer, book, find_series, chain, push):
+def test_trade__expired_series__reverts(market, writer, traded_book, find_series, chain, push):
     sid = find_series(2_000, 7, True)
     chain.pending_timestamp += 7 * DAY + 1
     push(2_000)
@@ -188,14 +188,14 @@ def test_trade__expired_series__reverts(market, writer, book, find_series, chain
         market.trade(sid, WAD, MAX, sender=writer)
 
 
-def test_trade__stale_oracle__reverts(market, writer, book, find_series, chain):
+def test_trade__stale_oracle__reverts(market, writer, traded_book, find_series, chain):
     chain.pending_timestamp += 3 * 3_600
     with ape.reverts("oracle: stale price"):
         market.trade(find_series(2_000, 30, True), WAD, MAX, sender=writer)
 
 
 def test_trade__below_initial_margin__reverts_and_changes_nothing(
-    market, stranger, book, fund, find_series, pool
+    market, stranger, traded_book, fund, find_series, pool
 ):
     fund(stranger, 100)
     sid = find_series(2_000, 30, True)
@@ -208,7 +208,7 @@ def test_trade__below_initial_margin__reverts_and_changes_nothing(
 
 
 def test_trade__series_cap__reverts(
-    market, writer, book, find_series, timelock, config, gov, chain, push
+    market, writer, traded_book, find_series, timelock, config, gov, chain, push
 ):
     # lower the series cap through governance, within the rate limit (25% per day)
     sid = find_series(2_000, 30, True)
@@ -233,14 +233,14 @@ def test_trade__utilisation_cap__reverts(market, stranger, fund, seed_pool, find
         market.trade(find_series(2_000, 30, True), 10 * WAD, MAX, sender=stranger)
 
 
-def test_trade__too_many_positions__reverts(market, buyer, book, series_ids):
+def test_trade__too_many_positions__reverts(market, buyer, traded_book, series_ids):
     for sid in series_ids[:8]:
         market.trade(sid, WAD // 100, MAX, sender=buyer)
     with ape.reverts("market: too many positions"):
         market.trade(series_ids[8], WAD // 100, MAX, sender=buyer)
 
 
-def test_trade__paused__only_reduce(market, gov, writer, book, find_series):
+def test_trade__paused__only_reduce(market, gov, writer, traded_book, find_series):
     sid = find_series(2_000, 30, True)
     market.trade(sid, -2 * WAD, 0, sender=writer)
     market.set_paused(True, sender=gov)

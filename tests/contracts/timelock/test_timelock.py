@@ -30,7 +30,7 @@ def fields(log, *names) -> tuple:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _setup_first(gov, keeper, stranger, timelock, config, oracle, market):
+def _timelock_setup_first(gov, keeper, stranger, timelock, config, oracle, market):
     """ape's isolation wants session fixtures built before the first test."""
 
 
