@@ -34,6 +34,12 @@ from ethereum.ercs import IERC20
 from interfaces import IOracle
 import MarginEngine
 import RiskConfig
+import modules.pause as pause
+import modules.roles as roles
+
+initializes: roles
+initializes: pause
+exports: (roles.admin, pause.guardian, pause.paused)
 
 # --- types ---
 
@@ -123,14 +129,6 @@ event FeesCollected:
     recipient: indexed(address)
     amount: uint256
 
-event Paused:
-    paused: bool
-    by: address
-
-event RoleSet:
-    role: String[16]
-    account: address
-
 # --- constants ---
 
 WAD: constant(uint256) = 10**18
@@ -141,6 +139,7 @@ MAX_POSITIONS: constant(uint256) = 8
 MAX_LIVE_SERIES: constant(uint256) = 32
 STRIKE_MAX: constant(uint256) = 10**12 * WAD
 MAX_TENOR: constant(uint256) = 2 * 365 * 86_400
+PREFIX: constant(String[16]) = "market"
 
 # --- storage ---
 
@@ -149,12 +148,9 @@ oracle: public(immutable(address))
 engine: public(immutable(address))
 config: public(immutable(address))
 
-admin: public(address)
-guardian: public(address)
 series_creator: public(address)
 fee_recipient: public(address)
 pool: public(address)
-paused: public(bool)
 
 
 series: public(HashMap[uint256, Series])
@@ -188,8 +184,8 @@ def __init__(_token: address, _oracle: address, _engine: address, _config: addre
     oracle = _oracle
     engine = _engine
     config = _config
-    self.admin = msg.sender
-    self.guardian = msg.sender
+    roles.__init__()
+    pause.__init__()
     self.series_creator = msg.sender
     self.fee_recipient = msg.sender
 
@@ -203,19 +199,19 @@ def set_role(role: String[16], account: address):
     @param role the role name
     @param account the new holder
     """
-    assert msg.sender == self.admin, "market: not admin"
-    assert account != empty(address), "market: zero address"
+    roles._check_admin(PREFIX)
+    roles._check_account(PREFIX, account)
     if role == "guardian":
-        self.guardian = account
+        pause.guardian = account
     elif role == "series_creator":
         self.series_creator = account
     elif role == "fee_recipient":
         self.fee_recipient = account
     elif role == "admin":
-        self.admin = account
+        roles.admin = account
     else:
         raise "market: unknown role"
-    log RoleSet(role=role, account=account)
+    log roles.RoleSet(role=role, account=account)
 
 
 @external
@@ -224,11 +220,11 @@ def set_pool(pool: address):
     @notice Set the liquidity pool once. Admin only.
     @param pool the LiquidityPool contract
     """
-    assert msg.sender == self.admin, "market: not admin"
-    assert pool != empty(address), "market: zero address"
+    roles._check_admin(PREFIX)
+    roles._check_account(PREFIX, pool)
     assert self.pool == empty(address), "market: pool already set"
     self.pool = pool
-    log RoleSet(role="pool", account=pool)
+    log roles.RoleSet(role="pool", account=pool)
 
 
 @external
@@ -237,9 +233,7 @@ def set_paused(paused: bool):
     @notice Pause or unpause new risk. The guardian may only pause; the admin may do both.
     @param paused True to pause
     """
-    assert msg.sender == self.admin or (msg.sender == self.guardian and paused), "market: not admin or guardian"
-    self.paused = paused
-    log Paused(paused=paused, by=msg.sender)
+    pause._set_paused(PREFIX, paused, roles.admin)
 
 
 # --- series ---
@@ -540,7 +534,7 @@ def withdraw(amount: uint256):
     if msg.sender == self.pool:
         has_risk = self.pool_abs_oi > 0
     if has_risk:
-        assert not self.paused, "market: paused"
+        assert not pause.paused, "market: paused"
         equity: int256 = 0
         mm: uint256 = 0
         im: uint256 = 0
@@ -657,7 +651,7 @@ def trade(series_id: uint256, size: int256, limit_price: uint256) -> uint256:
 
     old: int256 = self._position(trader, series_id)
     reducing: bool = self._is_reducing(old, old + size)
-    assert not self.paused or reducing, "market: paused, reduce-only"
+    assert not pause.paused or reducing, "market: paused, reduce-only"
 
     # pool exposure: caps and utilisation bind only when the pool's |position| grows
     pool_old: int256 = self.pool_position[series_id]

@@ -22,9 +22,11 @@
 
 from interfaces import IAggregatorV3
 import modules.param_guard as param_guard
+import modules.roles as roles
 
 initializes: param_guard
-exports: (param_guard.rate_limit, param_guard.last_update)
+initializes: roles
+exports: (param_guard.rate_limit, param_guard.last_update, roles.admin)
 
 # --- types ---
 
@@ -63,10 +65,6 @@ event UpdaterSet:
     updater: address
     allowed: bool
 
-event RoleSet:
-    role: String[16]
-    account: address
-
 event FeedSet:
     feed: address
 
@@ -84,7 +82,6 @@ PREFIX: constant(String[16]) = "oracle"
 
 # --- storage ---
 
-admin: public(address)
 governor: public(address)
 market: public(address)
 updaters: public(HashMap[address, bool])
@@ -113,7 +110,7 @@ def __init__(initial: OracleParams, rate_limit: param_guard.RateLimit):
     @param initial the oracle parameters
     @param rate_limit max relative change per update and min seconds between updates
     """
-    self.admin = msg.sender
+    roles.__init__()
     self.governor = msg.sender
     self._check_params(initial, initial, False)
     self.params = initial
@@ -129,10 +126,10 @@ def set_governor(governor: address):
     @notice Hand parameter control to the timelock. Admin only.
     @param governor the timelock contract
     """
-    assert msg.sender == self.admin, "oracle: not admin"
-    assert governor != empty(address), "oracle: zero address"
+    roles._check_admin(PREFIX)
+    roles._check_account(PREFIX, governor)
     self.governor = governor
-    log RoleSet(role="governor", account=governor)
+    log roles.RoleSet(role="governor", account=governor)
 
 
 @external
@@ -141,10 +138,10 @@ def set_market(market: address):
     @notice Set the market allowed to register expiries. Admin only.
     @param market the OptionMarket
     """
-    assert msg.sender == self.admin, "oracle: not admin"
-    assert market != empty(address), "oracle: zero address"
+    roles._check_admin(PREFIX)
+    roles._check_account(PREFIX, market)
     self.market = market
-    log RoleSet(role="market", account=market)
+    log roles.RoleSet(role="market", account=market)
 
 
 @external
@@ -154,8 +151,8 @@ def set_updater(updater: address, allowed: bool):
     @param updater the keeper address
     @param allowed True to allow
     """
-    assert msg.sender == self.admin, "oracle: not admin"
-    assert updater != empty(address), "oracle: zero address"
+    roles._check_admin(PREFIX)
+    roles._check_account(PREFIX, updater)
     self.updaters[updater] = allowed
     log UpdaterSet(updater=updater, allowed=allowed)
 
@@ -166,7 +163,7 @@ def set_feed(feed: address):
     @notice Use a Chainlink-style feed as a spot source (anyone may then pull). Admin only.
     @param feed the aggregator address, or empty to disable pulling
     """
-    assert msg.sender == self.admin, "oracle: not admin"
+    roles._check_admin(PREFIX)
     self.feed = feed
     log FeedSet(feed=feed)
 
@@ -304,7 +301,7 @@ def register_expiry(expiry: uint256):
     @notice Ask the oracle to fix a settlement price for an expiry. Market or admin only.
     @param expiry unix seconds, in the future
     """
-    assert msg.sender == self.market or msg.sender == self.admin, "oracle: not market"
+    assert msg.sender == self.market or msg.sender == roles.admin, "oracle: not market"
     assert expiry > block.timestamp, "oracle: expiry not in the future"
     if expiry in self.pending_expiries:
         return

@@ -16,9 +16,11 @@
 
 import MarginEngine
 import modules.param_guard as param_guard
+import modules.roles as roles
 
 initializes: param_guard
-exports: (param_guard.rate_limit, param_guard.last_update)
+initializes: roles
+exports: (param_guard.rate_limit, param_guard.last_update, roles.admin)
 
 # --- types ---
 
@@ -59,9 +61,6 @@ event LimitsSet:
     old: Limits
     new: Limits
 
-event GovernorSet:
-    governor: address
-
 # --- constants ---
 
 WAD: constant(uint256) = 10**18
@@ -73,7 +72,6 @@ PREFIX: constant(String[16]) = "config"
 
 # --- storage ---
 
-admin: public(address)
 governor: public(address)
 margin_params: public(MarginEngine.MarginParams)
 liquidation_params: public(LiquidationParams)
@@ -97,7 +95,7 @@ def __init__(
     @param lim first open interest limits
     @param rate_limit the rate limit of every group
     """
-    self.admin = msg.sender
+    roles.__init__()
     self.governor = msg.sender
     self._check_margin(margin, margin, False)
     self._check_liquidation(liquidation, liquidation, False)
@@ -117,10 +115,10 @@ def set_governor(governor: address):
     @notice Hand parameter control to the timelock. Admin only.
     @param governor the timelock
     """
-    assert msg.sender == self.admin, "config: not admin"
-    assert governor != empty(address), "config: zero address"
+    roles._check_admin(PREFIX)
+    roles._check_account(PREFIX, governor)
     self.governor = governor
-    log GovernorSet(governor=governor)
+    log roles.RoleSet(role="governor", account=governor)
 
 
 # --- parameters ---

@@ -15,6 +15,11 @@
        the timelock (a queued call to this contract's set_delay).
 """
 
+import modules.roles as roles
+
+initializes: roles
+exports: roles.admin
+
 # --- types ---
 
 struct Proposal:
@@ -43,10 +48,6 @@ event DelaySet:
     old: uint256
     new: uint256
 
-event RoleSet:
-    role: String[16]
-    account: address
-
 event TargetSet:
     target: address
     allowed: bool
@@ -60,10 +61,10 @@ GRACE_PERIOD: constant(uint256) = 14 * 86_400
 QUEUED: constant(uint8) = 1
 EXECUTED: constant(uint8) = 2
 VETOED: constant(uint8) = 3
+PREFIX: constant(String[16]) = "timelock"
 
 # --- storage ---
 
-admin: public(address)
 proposer: public(address)
 guardian: public(address)
 delay: public(uint256)
@@ -82,7 +83,7 @@ def __init__(_delay: uint256, _proposer: address, _guardian: address):
     """
     assert _delay >= MIN_DELAY and _delay <= MAX_DELAY, "timelock: delay outside [60, 2592000]"
     assert _proposer != empty(address) and _guardian != empty(address), "timelock: zero address"
-    self.admin = msg.sender
+    roles.__init__()
     self.delay = _delay
     self.proposer = _proposer
     self.guardian = _guardian
@@ -95,8 +96,8 @@ def set_target(target: address, allowed: bool):
     @param target the contract (market, oracle, this timelock)
     @param allowed True to allow
     """
-    assert msg.sender == self.admin, "timelock: not admin"
-    assert target != empty(address), "timelock: zero address"
+    roles._check_admin(PREFIX)
+    roles._check_account(PREFIX, target)
     self.targets[target] = allowed
     log TargetSet(target=target, allowed=allowed)
 
@@ -108,17 +109,17 @@ def set_role(role: String[16], account: address):
     @param role the role name
     @param account the new holder
     """
-    assert msg.sender == self.admin, "timelock: not admin"
-    assert account != empty(address), "timelock: zero address"
+    roles._check_admin(PREFIX)
+    roles._check_account(PREFIX, account)
     if role == "proposer":
         self.proposer = account
     elif role == "guardian":
         self.guardian = account
     elif role == "admin":
-        self.admin = account
+        roles.admin = account
     else:
         raise "timelock: unknown role"
-    log RoleSet(role=role, account=account)
+    log roles.RoleSet(role=role, account=account)
 
 
 @external

@@ -122,3 +122,12 @@ def test_layout__test_fixture_names_are_unique():
                 if isinstance(target, ast.Attribute) and target.attr == "fixture":
                     seen.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
     assert {name: where for name, where in seen.items() if len(where) > 1} == {}
+
+
+def test_layout__test_file_names_are_unique():
+    """pytest imports test files by their base name (no packages under tests/): two files
+    of one name would shadow each other."""
+    names: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {n: where for n, where in names.items() if len(where) > 1} == {}
