@@ -2,7 +2,7 @@
 """
 @title Multicall
 @notice Many static calls in one call: a simulation block's state reads in one EVM context.
-@dev optsim never deploys it. The simulation's reader (sims.rpc.BatchReader) runs this
+@dev optsim never deploys it. The one reader (onchain.reader.Reader) runs this
      runtime code through eth_call's state override at an unused address, so a node that
      supports overrides (anvil, geth) answers a whole block's reads in one execution
      instead of one per read. A call that reverts is reported (success False, its revert

@@ -12,17 +12,22 @@ Every iteration of a bot:
    (eth_estimateGas: a call that would revert costs nothing), checks it pays for its gas,
    records it, sends it, and records what became of it.
 
-Liquidator: accounts below MM by the risk engine at the oracle's price
+LiquidatorBot: accounts below MM by the risk engine at the oracle's price
 (decisions.liquidation_candidates), confirmed by the market's is_liquidatable, sent
 when decisions.liquidation_profit clears the minimum profit after gas. First, it trades
 back what earlier liquidations handed over (decisions.unwind_orders, as the simulation's
 liquidator does): the positions it held when the iteration began, in series still open,
 each trade costing at most `max_gas_usd`.
-Settler: decisions.settle_candidates (expired, price fixed); settlement pays no reward,
+SettlerBot: decisions.settle_candidates (expired, price fixed); settlement pays no reward,
 so each one must cost at most `max_gas_usd`. Every iteration it also retires the series
 nobody holds any more (decisions.retirable_series), under the same cap.
-OracleUpdater: decisions.oracle_update_due (heartbeat or deviation, or an expiry waiting
+OracleBot: decisions.oracle_update_due (heartbeat or deviation, or an expiry waiting
 for its settlement price), prices clamped with decisions.clamp_to_deviation.
+
+The simulation's keepers (agents.keepers: Liquidator, Settler, OracleUpdater) follow the
+same rules: both call agents.decisions, so what a simulation says a keeper does is what a
+bot does. They share those rules, not a class: an agent acts through the MarketView of one
+block, a bot against a node, with retries, fee bumps and a state file.
 
 `KeeperRunner` repeats iterations every `interval_s` until stopped (SIGTERM/SIGINT set
 its stop event: the current iteration finishes, the state is saved, exit 0), backing
@@ -324,7 +329,7 @@ class Bot:
             )
 
 
-class Liquidator(Bot):
+class LiquidatorBot(Bot):
     """Liquidates accounts below MM when the reward beats gas."""
 
     kind = "liquidator"
@@ -439,7 +444,7 @@ class Liquidator(Bot):
             self.execute(key, "market", data, "liquidate", worth_it)
 
 
-class Settler(Bot):
+class SettlerBot(Bot):
     """Settles positions in expired series once the expiry's price is fixed; once nobody
     holds a settled series, retires it from the market's live list (as the simulation's
     settler does), so listing never runs out of the 32 live slots."""
@@ -470,7 +475,7 @@ class Settler(Bot):
             self.execute(f"retire:{sid}", "market", data, "retire", self._budget(spot))
 
 
-class OracleUpdater(Bot):
+class OracleBot(Bot):
     """Pushes spot and vols on the heartbeat, on a deviation, and to fix settlement prices."""
 
     kind = "oracle"
@@ -566,7 +571,11 @@ class OracleUpdater(Bot):
         self.execute(key, "oracle", data, label, self._budget(last_spot, facts))
 
 
-BOTS: dict[str, type[Bot]] = {"liquidator": Liquidator, "settler": Settler, "oracle": OracleUpdater}
+BOTS: dict[str, type[Bot]] = {
+    "liquidator": LiquidatorBot,
+    "settler": SettlerBot,
+    "oracle": OracleBot,
+}
 
 
 def build_bot(
@@ -592,7 +601,7 @@ def build_bot(
     if cfg.kind == "oracle":
         if source is None:
             raise KeeperError("the oracle updater needs a price source")
-        return OracleUpdater(*args, source=source)
+        return OracleBot(*args, source=source)
     return BOTS[cfg.kind](*args)
 
 

@@ -1,7 +1,7 @@
 """The keeper bots against a testnet: an anvil process these tests start themselves.
 
 The protocol is deployed there with raw transactions (tests/e2e/live/testnet.py); the
-bots run in-process through the same code `ape run keeper` runs (sims.live), and the
+bots run in-process through the same code `ape run keeper` runs (keepers/), and the
 script itself runs as a subprocess for its start-up checks. Writers sell calls on margin
 and the oracle moves; at spot 2400 the two biggest writers are below MM, a tiny one is
 below MM but worth less than the gas of liquidating it, and the others are healthy. The

@@ -69,3 +69,48 @@ def test_multicall__node_without_overrides__reads_plainly(node_uri, project, mar
     reader = Reader(_NoOverrides(node_uri), multicall_code=multicall_code(project))
     assert reader.read(calls) == Reader(node_uri).read(calls)
     assert reader.multicall_code is None  # fell back for good
+
+
+@pytest.mark.parametrize("by_override", [True, False], ids=["multicall", "plain-batch"])
+def test_read_lenient__reverting_view__none_in_its_place(node_uri, project, oracle, by_override):
+    reader = Reader(node_uri, multicall_code=multicall_code(project) if by_override else None)
+    calls = [ViewCall.of(oracle, "last_spot"), ViewCall.of(oracle, "vol", 12_345)]
+    spot, vol = reader.read_lenient(calls)
+    assert spot == oracle.last_spot() and vol is None
+
+
+def test_named_reads__the_structs_and_values_ape_reads(node_uri, project, protocol, traded):
+    from onchain.contracts import AGENT_CONTRACTS, Contracts
+    from risk.params import Limits, LiquidationParams, MarginParams, OracleParams, PoolParams
+
+    r = Reader(
+        node_uri,
+        Contracts.of(protocol.handles(AGENT_CONTRACTS)),
+        multicall_code=multicall_code(project),
+    )
+    market, config, oracle = protocol.market, protocol.config, protocol.oracle
+    expiry = market.series(market.live_series_ids()[0]).expiry
+    got = r.read_named(
+        {
+            "margin": r.margin_params(),
+            "liquidation": r.liquidation_params(),
+            "pool": r.pool_params(),
+            "limits": r.limits(),
+            "oracle": r.oracle_params(),
+            "rate": r.rate_limit("margin"),
+            "spot": r.spot(),
+            "vol": r.vol(expiry),
+            "state": r.pool_state(),
+            "live": r.live_series(),
+        }
+    )
+    assert got["margin"] == MarginParams.from_chain(config.margin_params())
+    assert got["liquidation"] == LiquidationParams.from_chain(config.liquidation_params())
+    assert got["pool"] == PoolParams.from_chain(config.pool_params())
+    assert got["limits"] == Limits.from_chain(config.limits())
+    assert got["oracle"] == OracleParams.from_chain(oracle.params())
+    assert got["rate"].max_rel_change == config.rate_limit(0).max_rel_change / WAD
+    assert got["spot"] == oracle.last_spot() / WAD and got["vol"] == oracle.vols(expiry) / WAD
+    nav, vega, gross = market.pool_state()
+    assert tuple(got["state"]) == (nav / WAD, vega / WAD, gross / WAD) and gross > 0
+    assert got["live"] == list(market.live_series_ids())

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from fake_node import FakeNode
 
-from keepers.bots import KeeperConfig, Settler
+from keepers.bots import KeeperConfig, SettlerBot
 from keepers.health import Metrics
 from keepers.state import REWIND, KeeperState
 from onchain.contracts import Contracts
@@ -20,12 +20,12 @@ MARKET = "0x" + "4d" * 20
 
 @pytest.fixture
 def make_bot(project, tmp_path):
-    def _make(node: FakeNode, start_block: int = 10) -> Settler:
+    def _make(node: FakeNode, start_block: int = 10) -> SettlerBot:
         contracts = Contracts({"market": MARKET}, {"market": project.OptionMarket.contract_type})
         state = KeeperState.open(tmp_path / "s.json", 31337, MARKET, start_block)
         cfg = KeeperConfig(kind="settler", confirmations=2, log_chunk=1_000)
         sender = SimpleNamespace(address="0x" + "aa" * 20)
-        return Settler(node, contracts, sender, state, cfg, Metrics("settler"), _quiet_log())
+        return SettlerBot(node, contracts, sender, state, cfg, Metrics("settler"), _quiet_log())
 
     return _make
 

@@ -10,11 +10,11 @@ Time: `chain.pending_timestamp = t` sets the next transaction's timestamp;
 import ape
 import pytest
 from ape.exceptions import ContractLogicError
+from support import ZERO, fields, with_field
 
 from risk.params import OracleParams, RateLimit
 from risk.units import DAY, WAD
 
-ZERO = "0x0000000000000000000000000000000000000000"
 SPOT = 2_000 * WAD
 VOL = 6 * 10**17
 VOL_MIN = 10**16
@@ -34,17 +34,6 @@ def pending_expiries(solo_oracle) -> list[int]:
             out.append(solo_oracle.pending_expiries(len(out)))
         except ContractLogicError:
             return out
-
-
-def fields(log, *names) -> tuple:
-    """Event arguments by name (a log's own `timestamp` attribute is its block's)."""
-    return tuple(log.event_arguments[n] for n in names)
-
-
-def with_field(values, index: int, value: int) -> tuple:
-    new = list(values)
-    new[index] = value
-    return tuple(new)
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import ape
 import pytest
+from support import ZERO, fields, with_field
 
 from risk.params import Limits, LiquidationParams, MarginParams, PoolParams, RateLimit
 from risk.units import DAY, WAD
 
-ZERO = "0x0000000000000000000000000000000000000000"
 RATE = RateLimit()
 MAX_REL = RATE.to_chain()[0]  # 25%
 
@@ -57,16 +57,6 @@ RATE_LIMITED = [
     for i, f in enumerate(grp.params.FIELDS)
     if f.name not in BOUNDS_ONLY
 ]
-
-
-def fields(log, *names) -> tuple:
-    return tuple(log.event_arguments[n] for n in names)
-
-
-def with_field(values, index: int, value: int) -> tuple:
-    new = list(values)
-    new[index] = value
-    return tuple(new)
 
 
 def stored(config, group: str) -> tuple:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import ape
 import pytest
-
-ZERO = "0x" + "00" * 20
+from support import ZERO
 
 
 @pytest.fixture(scope="module")

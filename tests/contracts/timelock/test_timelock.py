@@ -7,26 +7,16 @@ admin, proposer and guardian; the delay is 6 hours. Calldata is built with ape's
 
 import ape
 import pytest
+from support import ZERO, fields, with_field
 
 from risk.params import MarginParams, OracleParams
 from risk.units import DAY
 
-ZERO = "0x0000000000000000000000000000000000000000"
 DELAY = 21_600
 GRACE = 14 * DAY
 QUEUED, EXECUTED, VETOED = 1, 2, 3
 MARGIN = MarginParams().to_chain()
 SPOT_SHOCK_BOUNDS = "config: spot_shock outside [10000000000000000, 900000000000000000]"
-
-
-def with_field(values, index: int, value: int) -> tuple:
-    new = list(values)
-    new[index] = value
-    return tuple(new)
-
-
-def fields(log, *names) -> tuple:
-    return tuple(log.event_arguments[n] for n in names)
 
 
 @pytest.fixture(scope="module", autouse=True)
