@@ -36,6 +36,7 @@ from risk.ensemble import design_ensemble, fit_ensemble
 from risk.param_guard import (
     GRACE_PERIOD,
     SETTERS,
+    change_basis,
     is_rate_limited,
     step_towards,
     too_recent,
@@ -427,7 +428,7 @@ class RiskCommittee:
             ):
                 held.append(f.name)
                 want[i] = old[i]
-            elif abs(want[i] - old[i]) < self.config.dead_band * (old[i] if old[i] else f.hi):
+            elif abs(want[i] - old[i]) < self.config.dead_band * change_basis(f, old[i]):
                 banded.append(f.name)
                 want[i] = old[i]
         if held:

@@ -1,6 +1,6 @@
 """Keepers' decisions as pure functions: one module, two drivers.
 
-The simulation's keeper agents (agents/keepers.py) and the live keeper bots (scripts/)
+The simulation's keeper agents (agents/keepers.py) and the live keeper bots (keepers/)
 call the same rules here, so what a simulation says a keeper would do is what the bot
 does on a real network.
 """
@@ -12,9 +12,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from risk.units import ETH, GWEI
-
-ETH_PER_GWEI = GWEI / ETH  # exactly the float 1e-9
+from risk.units import ETH_PER_GWEI, HOUR
 
 
 def oracle_update_due(
@@ -148,4 +146,4 @@ def slots_after_taking(held: Iterable[int], taken: Iterable[int]) -> set[int] | 
 
 
 def hours_since(now: int, then: int) -> float:
-    return max(0.0, (now - then) / 3_600) if then else math.inf
+    return max(0.0, (now - then) / HOUR) if then else math.inf

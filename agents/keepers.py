@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 
 from agents import decisions
-from risk.units import WAD
+from risk.units import DAY, HOUR, WAD
 
 if TYPE_CHECKING:
     from agents.view import MarketView
@@ -183,7 +183,7 @@ class SeriesLister(Keeper):
     def step(self) -> None:
         m = self.model
         tenors = sorted(m.cfg.list_tenors_days)
-        ahead = {s.expiry for s in m.index.series.values() if s.expiry > m.now + 86_400}
+        ahead = {s.expiry for s in m.index.series.values() if s.expiry > m.now + DAY}
         if len(ahead) >= len(tenors):
             return
         todo = tenors if not ahead else tenors[-1:]
@@ -191,8 +191,8 @@ class SeriesLister(Keeper):
         for days in todo:
             if m.live_series_count() + per_expiry * (1 + todo.index(days)) > 32:
                 return
-            expiry = m.now + int(days * 86_400)
-            expiry -= expiry % 3_600
+            expiry = m.now + int(days * DAY)
+            expiry -= expiry % HOUR
             for pct in m.cfg.strikes_pct:
                 strike = int(round(m.spot * pct)) * WAD
                 for is_call in (True, False):

@@ -12,22 +12,15 @@ same transactions sent one at a time through ape, in the same run (fewer of them
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from pathlib import Path
 
 from risk.units import USDC, WAD
+from sims.project import use_project_env
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZES = (10, 100, 200, 1000)
 TRADERS = 200
 TXS_PER_SIZE = {"transfer": 3_000, "trade": 1_200}  # about this many per block size
-
-
-def _setup_path() -> None:
-    os.environ["PATH"] = f"{ROOT / 'tools'}:{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"
-    os.chdir(ROOT)
 
 
 def _trader_keys(n: int) -> list[str]:
@@ -71,7 +64,7 @@ def measure() -> dict:
     from ape import accounts, networks, project
 
     from onchain.blocks import BlockBuilder, TxRequest
-    from onchain.deployment import DeployConfig, deploy_protocol
+    from onchain.deployment import LOCAL_CONFIG, DeployConfig, deploy_protocol
     from onchain.quiet import silence_revert_traces
 
     logging.getLogger("ape").setLevel(logging.ERROR)
@@ -80,7 +73,7 @@ def measure() -> dict:
     with networks.parse_network_choice("ethereum:local:foundry") as provider:
         test_accounts = list(accounts.test_accounts)
         gov, lp, writer, other = test_accounts[:4]
-        d = deploy_protocol(project, gov, DeployConfig.load(ROOT / "deployments" / "local.yaml"))
+        d = deploy_protocol(project, gov, DeployConfig.load(LOCAL_CONFIG))
         token, market, pool = d.token, d.market, d.pool
         token.mint(lp, 10_000_000 * USDC, sender=lp)
         token.approve(pool, 2**256 - 1, sender=lp)
@@ -158,7 +151,7 @@ def measure() -> dict:
 
 
 def main() -> int:
-    _setup_path()
+    use_project_env()
     res = measure()
     print()
     print("Batched blocks (onchain.blocks) vs ape one transaction at a time, anvil 1.7.1")

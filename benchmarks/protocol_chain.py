@@ -12,19 +12,11 @@ hot path), so the table shows the ratio of batched sends to ape's one-by-one sen
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
 from risk.units import DAY, USDC, WAD
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _setup_path() -> None:
-    os.environ["PATH"] = f"{ROOT / 'tools'}:{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"
-    os.chdir(ROOT)
+from sims.project import use_project_env
 
 
 def measure(network: str) -> dict:
@@ -38,11 +30,11 @@ def measure(network: str) -> dict:
     logging.getLogger("ape").setLevel(logging.ERROR)
     silence_revert_traces()
 
-    from onchain.deployment import DeployConfig, deploy_protocol
+    from onchain.deployment import LOCAL_CONFIG, DeployConfig, deploy_protocol
 
     with networks.parse_network_choice(network):
         gov, lp, writer, keeper, other = (accounts.test_accounts[i] for i in range(5))
-        cfg = DeployConfig.load(ROOT / "deployments" / "local.yaml")
+        cfg = DeployConfig.load(LOCAL_CONFIG)
         d = deploy_protocol(project, gov, cfg)
         token, market, pool = d.token, d.market, d.pool
         for who, amount in ((lp, 2_000_000), (writer, 6_000), (keeper, 1_000_000), (other, 1_000)):
@@ -160,7 +152,7 @@ def _batched_transfers(uri: str, token, sender, n: int = 500) -> float:
 
 
 def main() -> int:
-    _setup_path()
+    use_project_env()
     rows = [measure("ethereum:local:test"), measure("ethereum:local:foundry")]
     emb, anv = rows
     print()

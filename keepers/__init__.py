@@ -2,11 +2,10 @@
 
 The bots decide with agents.decisions (the rules the simulation's keeper agents use) and
 the risk engine (through onchain.accounts.AccountIndex), and drive a real node over raw
-JSON-RPC:
+JSON-RPC (onchain.rpc with retries and back-off, onchain.reader for views):
 
-- rpc.py: JSON-RPC with retries and back-off; the contracts' ABIs for calls and events;
 - sender.py: nonces, fees (base fee aware, stuck transactions replaced, a cap), signing;
-- index_store.py: the bot's event index and its actions, persisted atomically;
+- state.py: the bot's event index and its actions, persisted atomically;
 - sources.py: where the oracle updater gets prices (CSV, a simulated feed, a feed);
 - bots.py: the three bots and the loop that runs them;
 - health.py: JSON-line logs, metrics and a small /health and /metrics HTTP endpoint.

@@ -55,7 +55,7 @@ from onchain.contracts import Contracts
 from onchain.reader import Read, Reader
 from onchain.rpc import CallReverted, JsonRpc, RpcError, RpcUnavailable
 from risk.params import LiquidationParams, MarginParams, OracleParams
-from risk.units import GWEI, HOUR, WAD
+from risk.units import ETH, GWEI, HOUR, WAD
 
 KINDS = ("liquidator", "settler", "oracle")
 MAX_VOLS_PER_PUSH = 16
@@ -298,7 +298,7 @@ class Bot:
         self._finish(key, result)
 
     def gas_usd(self, gas: int, price_wei: int, spot: float) -> float:
-        return gas * price_wei / 1e18 * (self.cfg.gas_token_usd or spot)
+        return gas * price_wei / ETH * (self.cfg.gas_token_usd or spot)
 
     def _budget(self, spot: float, facts: dict | None = None) -> Any:
         """The test of an action that earns nothing: its gas costs at most max_gas_usd."""
@@ -323,8 +323,8 @@ class Bot:
         have = self.sender.balance()
         if have < need:
             raise KeeperError(
-                f"keeper account {self.sender.address} has {have / 1e18:.6f} ETH; one {label} "
-                f"needs about {need / 1e18:.6f} ETH ({GAS_LIMITS[label]:,} gas at "
+                f"keeper account {self.sender.address} has {have / ETH:.6f} ETH; one {label} "
+                f"needs about {need / ETH:.6f} ETH ({GAS_LIMITS[label]:,} gas at "
                 f"{max_fee / GWEI:.3f} gwei). Fund it or choose another --account; nothing was sent"
             )
 

@@ -208,14 +208,14 @@ class MethodAbi:
         return "0x" + (self.selector + encode(self.inputs, [plain(a) for a in args])).hex()
 
 
-_METHODS: dict[tuple[str, str, int], MethodAbi] = {}
+_METHODS: dict[tuple[str, str, int], MethodAbi] = {}  # (source:name, method, arity)
 
 
 def method_abi(contract_type: Any, method: str, nargs: int) -> MethodAbi:
     """The overload of `method` taking `nargs` arguments in an ethpm ContractType (ape's
     ``contract.contract_type``), looked up once per (contract type, method, arity): through
     ape the lookup costs ~0.5 ms. ValueError naming the method if there is none."""
-    key = (str(contract_type.name), method, nargs)
+    key = (f"{contract_type.source_id}:{contract_type.name}", method, nargs)
     found = _METHODS.get(key)
     if found is None:
         abis = [m for m in contract_type.methods if m.name == method]

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from onchain.contracts import CONTRACT_TYPES
+from risk.param_guard import MAX_DELAY, MIN_DELAY
 from risk.params import (
     GROUPS,
     Limits,
@@ -29,7 +30,7 @@ from risk.params import (
     PoolParams,
     RateLimit,
 )
-from risk.units import DAY, WAD
+from risk.units import DAY, HOUR, WAD
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENTS = ROOT / "deployments"
@@ -68,7 +69,7 @@ class DeployConfig:
     updaters: tuple[str, ...] = ("deployer",)
     proposer: str = "deployer"
     guardian: str = "deployer"
-    timelock_delay: int = 6 * 3_600  # seconds
+    timelock_delay: int = 6 * HOUR  # seconds
     margin: MarginParams = field(default_factory=MarginParams)
     liquidation: LiquidationParams = field(default_factory=LiquidationParams)
     oracle: OracleParams = field(default_factory=OracleParams)
@@ -142,8 +143,10 @@ class DeployConfig:
             raise ConfigError(f"initial_spot: {self.initial_spot} outside (0, 1e12]")
         if not 0.01 <= self.initial_vol <= 5:
             raise ConfigError(f"initial_vol: {self.initial_vol} outside [0.01, 5]")
-        if not 60 <= self.timelock_delay <= 30 * DAY:
-            raise ConfigError(f"timelock_delay: {self.timelock_delay} outside [60, 2592000]")
+        if not MIN_DELAY <= self.timelock_delay <= MAX_DELAY:
+            raise ConfigError(
+                f"timelock_delay: {self.timelock_delay} outside [{MIN_DELAY}, {MAX_DELAY}]"
+            )
         n_series = (
             len(self.series.expiries_days)
             * len(self.series.strikes_pct)

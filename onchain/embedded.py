@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
 
 from onchain.blocks import DEFAULT_GAS_LIMIT, BlockResult, TxOutcome, TxQueue, TxRequest
+from onchain.events import checksum
 from onchain.rpc import decode_revert
 
 
@@ -121,7 +121,7 @@ class EmbeddedBlocks(TxQueue):
 
 def checksum_or_none(address: str | None) -> Any:
     """The EIP-55 form of an address, None for None (a deployment's `to`)."""
-    return to_checksum_address(address) if address else None
+    return checksum(address) if address else None
 
 
 def _plain_log(log: Any) -> dict:

@@ -6,7 +6,7 @@ the rate limit, checked at the proposal's eta, the earliest moment it can execut
 
 The checks work on the integer struct values the contracts hold, so fields a change
 leaves alone are sent back bit for bit. The first half of the module is pure (no
-chain); the `read_*` and `plan_*` functions take ape contract handles.
+chain); the `read_*` and `plan_*` functions read through onchain.reader.Reader.
 """
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ from typing import Any
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
 
+from onchain.events import checksum
+from onchain.reader import Reader
 from risk.param_guard import (
     GRACE_PERIOD,
+    MAX_DELAY,
+    MIN_DELAY,
     SETTERS,
     Refusal,
     check_bounds,
@@ -29,7 +33,6 @@ from risk.param_guard import (
     format_value,
 )
 from risk.params import GROUPS, Field, ParamGroup, RateLimit
-from risk.units import DAY
 
 # Timelock.Proposal.state
 STATE_NAMES = {0: "none", 1: "queued", 2: "executed", 3: "vetoed"}
@@ -97,7 +100,7 @@ def _decoders() -> dict[bytes, tuple[str, str | None, list[str], tuple[Field, ..
         "set_delay",
         None,
         ["uint256"],
-        (Field("delay", 1, 60, 30 * DAY),),
+        (Field("delay", 1, MIN_DELAY, MAX_DELAY),),
     )
     return out
 
@@ -246,38 +249,43 @@ class ChangePlan:
         ]
 
 
-def _holder(deployment: Any, group: str) -> Any:
-    return getattr(deployment, SETTERS[group].holder)
-
-
-def read_group(deployment: Any, group: str) -> GroupState:
-    holder = _holder(deployment, group)
+def read_group(reader: Reader, group: str) -> GroupState:
+    """A group's struct in force (chain units), its rate limit and its fields' clocks, in
+    one round trip."""
     cls = group_class(group)
-    raw = tuple(int(x) for x in getattr(holder, SETTERS[group].getter)())
-    limit = holder.rate_limit(cls.GROUP_ID)
-    last = tuple(int(holder.last_update(cls.GROUP_ID, i)) for i in range(len(cls.FIELDS)))
-    return GroupState(group, raw, int(limit[0]), int(limit[1]), last)
+    setter = SETTERS[group]
+    values = reader.read(
+        [
+            reader.view(setter.holder, setter.getter),
+            reader.view(setter.holder, "rate_limit", cls.GROUP_ID),
+            *(reader.last_update(group, i) for i in range(len(cls.FIELDS))),
+        ]
+    )
+    raw, limit, last = values[0], values[1], values[2:]
+    return GroupState(group, tuple(int(x) for x in raw), int(limit[0]), int(limit[1]), tuple(last))
 
 
-def read_proposals(deployment: Any, *, include_done: bool = False) -> list[TimelockProposal]:
+def read_proposals(reader: Reader, *, include_done: bool = False) -> list[TimelockProposal]:
     """Every queued proposal (and executed/vetoed ones with include_done), oldest first."""
-    tl = deployment.timelock
+    assert reader.contracts is not None
     names = {
-        str(deployment.config.address).lower(): "config",
-        str(deployment.oracle.address).lower(): "oracle",
-        str(tl.address).lower(): "timelock",
+        reader.contracts.addresses[n].lower(): n
+        for n in ("config", "oracle", "timelock")
+        if n in reader.contracts.addresses
     }
+    (count,) = reader.read([reader.view("timelock", "proposal_count")])
+    rows = reader.read([reader.view("timelock", "proposals", pid) for pid in range(int(count))])
     out = []
-    for pid in range(int(tl.proposal_count())):
-        target, data, eta, state = tl.proposals(pid)
+    for pid, (target, data, eta, state) in enumerate(rows):
         if state != QUEUED and not include_done:
             continue
         data = bytes(data)
+        target = checksum(str(target))
         out.append(
             TimelockProposal(
                 pid,
-                str(target),
-                names.get(str(target).lower(), str(target)),
+                target,
+                names.get(target.lower(), target),
                 data,
                 int(eta),
                 int(state),
@@ -287,11 +295,13 @@ def read_proposals(deployment: Any, *, include_done: bool = False) -> list[Timel
     return out
 
 
-def plan_change(deployment: Any, group: str, changes: Mapping[str, int], now: int) -> ChangePlan:
+def plan_change(reader: Reader, group: str, changes: Mapping[str, int], now: int) -> ChangePlan:
     """Build the new struct from the one in force and check it as the contracts will at eta."""
-    state = read_group(deployment, group)
+    assert reader.contracts is not None
+    state = read_group(reader, group)
     new = apply_changes(group, state.raw, changes)
-    eta = now + int(deployment.timelock.delay())
+    (delay,) = reader.read([reader.view("timelock", "delay")])
+    eta = now + int(delay)
     refusals = check_bounds(group, new)
     if not refusals:
         refusals = check_rate_limit(
@@ -305,5 +315,5 @@ def plan_change(deployment: Any, group: str, changes: Mapping[str, int], now: in
         )
     if new == state.raw:
         refusals.append(Refusal(group, f"{group}: the change leaves every field as it is"))
-    target = str(_holder(deployment, group).address)
+    target = reader.contracts.addresses[SETTERS[group].holder]
     return ChangePlan(group, target, state.raw, new, encode_set(group, new), eta, refusals)

@@ -30,7 +30,8 @@ from eth_hash.auto import keccak
 from onchain import abi
 from onchain.abi import MethodAbi, method_abi
 from onchain.contracts import Contracts
-from onchain.rpc import CallReverted, JsonRpc, RpcError, decode_revert, result_of
+from onchain.rpc import CallReverted, InProcessRpc, JsonRpc, RpcError, decode_revert, result_of
+from risk.param_guard import SETTERS
 from risk.params import (
     GROUPS,
     Limits,
@@ -263,13 +264,13 @@ class Reader:
         return Read(self.view("config", "limits"), Limits.from_chain)
 
     def rate_limit(self, group: str) -> Read[RateLimit]:
-        """A parameter group's rate limit (RiskConfig's groups; the oracle's is the Oracle's)."""
-        holder = "oracle" if group == "oracle" else "config"
+        """A parameter group's rate limit, read from the contract that holds the group."""
+        holder = SETTERS[group].holder
         return Read(self.view(holder, "rate_limit", GROUPS[group].GROUP_ID), RateLimit.from_chain)
 
     def last_update(self, group: str, field_index: int) -> Read[int]:
         """When a field last changed on-chain (0: never)."""
-        holder = "oracle" if group == "oracle" else "config"
+        holder = SETTERS[group].holder
         return Read(self.view(holder, "last_update", GROUPS[group].GROUP_ID, field_index), int)
 
     # --- the round trip ---
@@ -321,6 +322,28 @@ class Reader:
                     raise RpcError(f"{c.label}: answer may be cut at {MULTICALL_MAX_RETURN} bytes")
                 out.append(c.decode(raw))
         return out
+
+
+def rpc_uri_of(provider: Any) -> str | None:
+    """An ape provider's HTTP endpoint; None for ape's embedded chain (no endpoint)."""
+    if getattr(provider, "name", "") == "test":
+        return None
+    uri = getattr(provider, "http_uri", None)
+    return str(uri) if uri else None
+
+
+def reader_of(provider: Any, contracts: Contracts) -> Reader:
+    """A Reader of a connected ape provider: JSON-RPC when it has an HTTP endpoint, else
+    through its web3 in process (ape's embedded chain, an IPC or WebSocket node)."""
+    uri = rpc_uri_of(provider)
+    if uri:
+        return Reader(JsonRpc(uri), contracts)
+    caller = "0x" + "00" * 20  # a node does not ask who makes an eth_call
+    if getattr(provider, "name", "") == "test":  # py-evm does: a funded test account
+        import ape
+
+        caller = str(ape.accounts.test_accounts[0].address)
+    return Reader(InProcessRpc(provider.web3, caller), contracts)
 
 
 def multicall_code(project: Any) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 import requests
 from eth_abi import decode
+from web3.exceptions import ContractLogicError
 
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
@@ -145,13 +146,15 @@ class InProcessRpc:
             tx, block = params
             try:
                 raw = self.web3.eth.call({**tx, "from": self.caller}, block)
-            except Exception as exc:  # noqa: BLE001 - a revert comes back as the node's answer
+            except ContractLogicError as exc:  # a revert is the node's answer, as over HTTP
                 data = getattr(exc, "data", None)
                 error: dict[str, Any] = {"message": f"execution reverted: {exc}"}
                 if isinstance(data, str) and data.startswith("0x"):
                     error["data"] = data
                 out.append({"error": error})
                 continue
+            except Exception as exc:  # noqa: BLE001 - anything else is a failed call, named
+                raise RpcError(f"{method} in process: {type(exc).__name__}: {exc}") from None
             out.append({"result": "0x" + bytes(raw).hex()})
         return out
 

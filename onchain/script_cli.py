@@ -14,6 +14,7 @@ import click
 from ape.cli.commands import ConnectedProviderCommand, parse_network
 from ape.exceptions import ApeException
 
+from onchain.contracts import CONTRACT_TYPES, Contracts
 from onchain.deployment import (
     DEPLOYMENTS,
     ConfigError,
@@ -22,6 +23,7 @@ from onchain.deployment import (
     check_record,
     load_record,
 )
+from onchain.reader import Reader, reader_of
 
 
 class NetworkCommand(ConnectedProviderCommand):
@@ -82,6 +84,11 @@ def record_dir_option() -> Any:
         type=click.Path(file_okay=False, path_type=Path),
         help="where <network>.addresses.json is (default: deployments/)",
     )
+
+
+def deployment_reader(provider: Any, deployment: Deployment) -> Reader:
+    """The one Reader of a deployment on the connected network."""
+    return reader_of(provider, Contracts.of(deployment.handles(CONTRACT_TYPES)))
 
 
 def load_deployment(

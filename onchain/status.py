@@ -13,20 +13,11 @@ from typing import Any
 
 from onchain.contracts import CONTRACT_TYPES, Contracts
 from onchain.governance import read_proposals
-from onchain.reader import Reader
-from onchain.rpc import InProcessRpc, JsonRpc
+from onchain.reader import reader_of
 from risk.param_guard import GRACE_PERIOD
 from risk.units import WAD
 
 NEAR_MM = 1.2  # accounts with equity below this multiple of MM are listed
-
-
-def rpc_uri_of(provider: Any) -> str | None:
-    """The provider's HTTP endpoint, None for ape's embedded chain (no endpoint)."""
-    if getattr(provider, "name", "") == "test":
-        return None
-    uri = getattr(provider, "http_uri", None)
-    return str(uri) if uri else None
 
 
 def discover_accounts(deployment: Any, start_block: int, stop_block: int) -> list[str]:
@@ -40,19 +31,6 @@ def discover_accounts(deployment: Any, start_block: int, stop_block: int) -> lis
     return [a for a in seen if a.lower() != pool]
 
 
-def status_reader(deployment: Any, provider: Any) -> Reader:
-    """A Reader of the deployment: by JSON-RPC when the node has an endpoint, in process on
-    ape's embedded chain."""
-    contracts = Contracts.of(deployment.handles(CONTRACT_TYPES))
-    uri = rpc_uri_of(provider)
-    if uri:
-        return Reader(JsonRpc(uri), contracts)
-    import ape
-
-    caller = str(ape.accounts.test_accounts[0].address)
-    return Reader(InProcessRpc(provider.web3, caller), contracts)
-
-
 def collect_status(
     deployment: Any,
     chain: Any,
@@ -62,7 +40,7 @@ def collect_status(
 ) -> dict[str, Any]:
     """Read everything `format_status` shows; values in USD, contracts, seconds."""
     d = deployment
-    r = status_reader(d, chain.provider)
+    r = reader_of(chain.provider, Contracts.of(d.handles(CONTRACT_TYPES)))
     head = chain.blocks.head
     now = int(head.timestamp)
     first = start_block if start_block is not None else (d.start_block or 0)
@@ -140,7 +118,7 @@ def collect_status(
 
     proposals = [
         {"id": p.id, "status": p.status(now), "eta": p.eta, "what": p.describe()}
-        for p in read_proposals(d)
+        for p in read_proposals(r)
     ]
     return {
         "block": int(head.number),

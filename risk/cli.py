@@ -33,6 +33,7 @@ import pandas as pd
 import yaml
 
 from risk.params import GROUPS, Limits, LiquidationParams, MarginParams, ParamError
+from risk.units import HOUR
 
 TAIL_MODELS = ("gbm", "merton", "garch", "bates")
 COMMANDS = ("margin", "calibrate", "design")
@@ -201,7 +202,7 @@ def design(args: argparse.Namespace) -> int:
         book = example_book(spot=spot, vol=vol, params=current["margin"])
     targets = DesignTargets(
         coverage=args.coverage,
-        horizon_sec=int(round(args.horizon_hours * 3_600)),
+        horizon_sec=int(round(args.horizon_hours * HOUR)),
         pool_nav=args.nav,
         n_paths=int(args.paths),
         seed=int(args.seed),

@@ -49,7 +49,7 @@ from risk.greeks import black_scholes
 from risk.margin_batch import accounts_margin, margin_from_table, scenario_table
 from risk.params import Limits, LiquidationParams, MarginParams, ParamGroup
 from risk.pricing import bs_price_unchecked
-from risk.units import YEAR_SEC
+from risk.units import DAY, ETH_PER_GWEI, YEAR_SEC
 
 FIELD_BOUNDS = {f.name: f for g in (MarginParams, LiquidationParams, Limits) for f in g.FIELDS}
 
@@ -67,7 +67,7 @@ class DesignTargets:
     """What the design aims for and what it assumes about keepers (units in comments)."""
 
     coverage: float = 0.995  # probability that MM covers a position's loss over the horizon
-    horizon_sec: int = 86_400  # liquidation horizon, seconds
+    horizon_sec: int = DAY  # liquidation horizon, seconds
     n_paths: int = 100_000  # Monte Carlo draws of the horizon
     steps_per_horizon: int = 24  # simulation steps within the horizon
     seed: int = 0
@@ -91,7 +91,7 @@ class DesignTargets:
     def validate(self) -> None:
         checks = {
             "coverage": (0.5, 0.99999, False),
-            "horizon_sec": (60, 30 * 86_400, True),
+            "horizon_sec": (60, 30 * DAY, True),
             "n_paths": (1_000, 10_000_000, True),
             "steps_per_horizon": (1, 10_000, True),
             "es_share": (0.0, 1.0, False),
@@ -362,7 +362,7 @@ def liquidation_design(
 
     def required(gas_gwei: float, slippage: float, d_guess: float) -> np.ndarray:
         # the slippage term depends on f(d) only weakly; it is taken at the current discount
-        gas_usd = targets.gas_units * gas_gwei * 1e-9 * gas_token
+        gas_usd = targets.gas_units * gas_gwei * ETH_PER_GWEI * gas_token
         f = (b_ - 1.0) / (b_ - d_guess)  # fraction taken over at the discount
         cost = gas_usd + slippage * f * np.abs(delta) * book.spot
         return breakeven_discount(cost / mm, margin.im_factor, current.target_buffer)
@@ -387,7 +387,7 @@ def _min_economic_mm(
 ) -> float:
     """The smallest MM whose liquidation at discount d covers the gas (USD)."""
     gwei = targets.stress_gas_price_gwei if stress else targets.gas_price_gwei
-    gas_usd = targets.gas_units * gwei * 1e-9 * gas_token
+    gas_usd = targets.gas_units * gwei * ETH_PER_GWEI * gas_token
     reward_per_mm = (b_ - 1.0) / (b_ - d) * d
     return float(gas_usd / reward_per_mm) if reward_per_mm > 0 else math.inf
 

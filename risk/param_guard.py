@@ -30,6 +30,7 @@ from risk.params import GROUPS, Field, ParamError, ParamGroup, RateLimit
 from risk.units import DAY, WAD
 
 GRACE_PERIOD = 14 * DAY  # Timelock.GRACE_PERIOD: a queued change expires at eta + this
+MIN_DELAY, MAX_DELAY = 60, 30 * DAY  # Timelock's bounds of its delay, seconds
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,16 @@ def is_rate_limited(group: str, field: str) -> bool:
     return (group, field) not in NOT_RATE_LIMITED
 
 
+def change_basis(f: Field, old: int) -> int:
+    """What a relative change of a field is measured against: its value, or its upper
+    bound when the value is 0 (0 has no relative scale)."""
+    return old if old != 0 else f.hi
+
+
 def allowed_change(f: Field, old: int, max_rel_change: int) -> int:
     """The largest |new - old| one update may make (chain units):
-    max_rel_change x old / 1e18, or x the upper bound when old is 0."""
-    return max_rel_change * (old if old != 0 else f.hi) // WAD
+    max_rel_change x change_basis / 1e18."""
+    return max_rel_change * change_basis(f, old) // WAD
 
 
 def too_recent(last_update: int, min_interval: int, at: int) -> bool:
@@ -98,9 +105,14 @@ def step_towards(current: ParamGroup, target: ParamGroup, limit: RateLimit) -> P
     return moved
 
 
-def updates_needed(f: Field, old: int, new: int, max_rel_change: int) -> int | float:
-    """How many rate-limited updates move a field from `old` to `new` (chain units), each
-    the largest step `allowed_change` allows; inf when no step can get there."""
+def updates_needed(group: str, f: Field, old: int, new: int, max_rel_change: int) -> int | float:
+    """How many updates move a field from `old` to `new` (chain units): one for a field
+    that is not rate limited, else steps of the largest `allowed_change`; inf when no step
+    can get there (a rate of 0, or an integer field whose allowance rounds to 0)."""
+    if old == new:
+        return 0
+    if not is_rate_limited(group, f.name):
+        return 1
     n, x = 0, old
     while x != new:
         allowed = allowed_change(f, x, max_rel_change)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from risk.units import DAY, WAD
+from risk.units import DAY, HOUR, WAD
 
 
 class ParamError(ValueError):
@@ -161,7 +161,7 @@ class LiquidationParams(ParamGroup):
 class OracleParams(ParamGroup):
     """Oracle freshness and deviation limits (Oracle.OracleParams)."""
 
-    heartbeat: int = 3_600  # seconds between updater pushes
+    heartbeat: int = HOUR  # seconds between updater pushes
     staleness_limit: int = 7_200  # seconds after which reads revert
     max_spot_deviation: float = 0.25  # largest |new / old - 1| per spot update
     max_vol_deviation: float = 1.0  # largest |new / old - 1| per vol update

@@ -128,6 +128,7 @@ class _Model:
 
     RANGES: ClassVar[dict[str, tuple[float, float, str]]] = {}
     FIT_METHOD: ClassVar[str] = ""
+    STATE: ClassVar[tuple[str, ...]] = ()  # keyword state a simulation may start from
 
     def __post_init__(self) -> None:
         self.validate()
@@ -162,6 +163,7 @@ class _Model:
             state: ``variance0`` for GARCH and Bates (see their class docstrings).
         """
         _check_simulation(n_paths, n_steps, dt)
+        self._check_state(state)
         if out is None:
             out = np.empty((4, n_paths))
         elif out.shape != (4, n_paths) or out.dtype != np.float64 or not out.flags.c_contiguous:
@@ -186,6 +188,7 @@ class _Model:
         out: a (n_paths, n_steps + 1) float64 array to write into.
         """
         _check_simulation(n_paths, n_steps, dt)
+        self._check_state(state)
         if out is None:
             out = np.empty((n_paths, n_steps + 1))
         elif out.shape != (n_paths, n_steps + 1) or out.dtype != np.float64:
@@ -193,6 +196,12 @@ class _Model:
         summary = np.empty((4, n_paths))
         self._run(n_paths, n_steps, dt, seed, parallel, summary, out, **state)
         return out
+
+    def _check_state(self, state: dict[str, Any]) -> None:
+        unknown = sorted(set(state) - set(self.STATE))
+        if unknown:
+            allowed = ", ".join(self.STATE) or "none"
+            raise TypeError(f"{type(self).__name__}: unknown state {unknown}; allowed: {allowed}")
 
     def _run(
         self,
@@ -425,6 +434,7 @@ class GARCH(_Model):
     nu: float = field(metadata={"doc": "degrees of freedom of the innovations, > 2"})
     dt: float = field(metadata={"doc": "years per step (the data's sampling interval)"})
 
+    STATE: ClassVar = ("variance0",)
     RANGES: ClassVar = {
         "mu": (-1.0, 1.0, "[]"),
         "omega": (0.0, 1.0, "(]"),
@@ -634,6 +644,7 @@ class Bates(_Model):
     mu_j: float = field(metadata={"doc": "mean log jump size"})
     sigma_j: float = field(metadata={"doc": "std of the log jump size"})
 
+    STATE: ClassVar = ("variance0",)
     RANGES: ClassVar = {
         "mu": (-100.0, 100.0, "[]"),
         "kappa": (0.0, 100.0, "(]"),

@@ -9,6 +9,7 @@ WAD = 10**18  # 1e18 = 1.0 (ratios, vols, USD prices, contracts)
 USDC = 10**6  # token units per USDC
 ETH = 10**18  # wei per ether
 GWEI = 10**9  # wei per gwei
+ETH_PER_GWEI = GWEI / ETH  # 1e-9 (exactly the float 1e-9): gwei prices to ether
 
 HOUR = 3_600  # seconds
 DAY = 86_400

@@ -40,6 +40,7 @@ from onchain.deployment import (
     write_record,
 )
 from onchain.script_cli import NetworkCommand
+from risk.units import ETH, GWEI
 
 LOCAL_NETWORKS = {"local"}  # chains started afresh by ape: a record of an earlier run is stale
 
@@ -141,7 +142,7 @@ def require_funds(provider: Any, account: Any, cfg: DeployConfig) -> None:
     have = int(account.balance)
     if have < need:
         raise click.ClickException(
-            f"deployer {account.address} has {have / 1e18:.6f} ETH; the deployment needs "
-            f"about {need / 1e18:.6f} ETH ({gas:,} gas at {price / 1e9:.3f} gwei, with margin). "
+            f"deployer {account.address} has {have / ETH:.6f} ETH; the deployment needs "
+            f"about {need / ETH:.6f} ETH ({gas:,} gas at {price / GWEI:.3f} gwei, with margin). "
             "Fund the account or choose another --account; nothing was sent"
         )

@@ -48,9 +48,9 @@ from keepers.sender import GasStrategy, signer_for
 from keepers.sources import SourceError, parse_source
 from keepers.state import StateError
 from onchain.contracts import Contracts
+from onchain.reader import rpc_uri_of
 from onchain.rpc import RpcError
 from onchain.script_cli import NetworkCommand, load_deployment, record_dir_option
-from onchain.status import rpc_uri_of
 
 
 @click.command(cls=NetworkCommand)

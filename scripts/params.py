@@ -44,9 +44,15 @@ from onchain.governance import (
     read_group,
     read_proposals,
 )
-from onchain.script_cli import NetworkCommand, load_deployment, record_dir_option
+from onchain.script_cli import (
+    NetworkCommand,
+    deployment_reader,
+    load_deployment,
+    record_dir_option,
+)
 from risk.param_guard import GRACE_PERIOD, check_bounds, check_rate_limit
 from risk.params import GROUPS
+from risk.units import WAD
 
 
 def now_ts() -> int:
@@ -69,11 +75,12 @@ def cli():
 def show(provider, record_dir, show_all):
     """The parameters in force and the queued proposals."""
     _, dep = load_deployment(project, provider, record_dir)
+    reader = deployment_reader(provider, dep)
     now = now_ts()
     for group in GROUPS:
-        state = read_group(dep, group)
+        state = read_group(reader, group)
         click.echo(
-            f"{group} (rate limit: {state.max_rel_change / 1e18:.4g} of the value per change, "
+            f"{group} (rate limit: {state.max_rel_change / WAD:.4g} of the value per change, "
             f"{state.min_interval} s between changes of a field)"
         )
         values = state.human()
@@ -83,7 +90,7 @@ def show(provider, record_dir, show_all):
                 f"  {f.name:20s} {getattr(values, f.name)!s:>14}   "
                 f"range {f.describe_range():24s} {changed}"
             )
-    proposals = read_proposals(dep, include_done=show_all)
+    proposals = read_proposals(reader, include_done=show_all)
     delay = int(dep.timelock.delay())
     click.echo(f"proposals (delay {delay} s, grace period {GRACE_PERIOD} s):")
     if not proposals:
@@ -118,13 +125,14 @@ def propose(provider, account, record_dir, group, changes, change_file):
         raise click.ClickException(
             f"{account.address} is not the timelock's proposer ({proposer}); nothing was sent"
         )
-    plan = plan_change(dep, group, parsed, now_ts())
+    reader = deployment_reader(provider, dep)
+    plan = plan_change(reader, group, parsed, now_ts())
     for name, old, new in plan.diff():
         click.echo(f"{group}.{name}: {old} -> {new}")
     if plan.refusals:
         reasons = "\n  ".join(str(r) for r in plan.refusals)
         raise click.ClickException(f"change refused, nothing was sent:\n  {reasons}")
-    for p in read_proposals(dep):
+    for p in read_proposals(reader):
         if p.call is not None and p.call.group == group:
             click.echo(
                 f"note: proposal #{p.id} also sets {group}; each is checked against the "
@@ -179,7 +187,7 @@ def execute(provider, account, record_dir, proposal_id):
     call = decode_call(bytes(data))
     if call is not None and call.group is not None and call.function != "set_rate_limit":
         # the target checks the change against the values in force now, not at proposal
-        st = read_group(dep, call.group)
+        st = read_group(deployment_reader(provider, dep), call.group)
         refusals = check_bounds(call.group, call.raw) or check_rate_limit(
             call.group,
             st.raw,

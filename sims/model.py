@@ -31,13 +31,14 @@ from agents.liquidity import LiquidityProvider
 from agents.traders import DirectionalTrader, NoiseTrader, OptionWriter, PutHedger, VolTrader
 from agents.view import OracleView
 from onchain.accounts import AccountIndex
+from risk.param_guard import SETTERS
 from risk.params import GROUPS, LiquidationParams, RateLimit
-from risk.units import ETH, GWEI, HOUR, USDC, WAD
+from risk.units import ETH_PER_GWEI, GWEI, HOUR, USDC, WAD
 from sims.config import SimConfig, SimConfigError
 from sims.market_path import MarketPath
 
 log = logging.getLogger("optsim.sim")
-GOVERNED = ("margin", "liquidation", "pool", "limits")  # RiskConfig's groups
+GOVERNED = tuple(g for g, s in SETTERS.items() if s.holder == "config")  # RiskConfig's groups
 
 
 @dataclass
@@ -274,7 +275,7 @@ class OptionsMarketModel(mesa.Model):
         """The scenario's gas price (plus the tip) times gas used, at spot (gas token = ETH).
         The local chain's base fee is ~0; the scenario's gas market is charged here."""
         price_gwei = self.gas_gwei + outcome.request.tip / GWEI
-        return outcome.gas_used * price_gwei * (GWEI / ETH) * self.spot
+        return outcome.gas_used * price_gwei * ETH_PER_GWEI * self.spot
 
     def signal(self, horizon: int, quality: float, rng: Any) -> int:
         """The sign of spot's return over the next `horizon` steps (+1 up, -1 down), right
@@ -497,7 +498,8 @@ class OptionsMarketModel(mesa.Model):
             self.auction_start.pop(str(a["account"]).lower(), None)
 
     def _read_state(self) -> None:
-        """Everything agents and metrics read, in one round trip."""
+        """Everything agents and metrics read: the accounts the block's events touched,
+        then the oracle, the pool and the parameters in one round trip by name."""
         r = self.chain.reader
         self.index.refresh(r)
         expiries = sorted({s.expiry for s in self.index.series.values()})

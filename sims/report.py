@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from risk.units import HOUR
+from risk.units import DAY, HOUR
 
 
 def summarise(steps: pd.DataFrame, meta: dict[str, Any], coverage: float = 0.99) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def summarise(steps: pd.DataFrame, meta: dict[str, Any], coverage: float = 0.99)
     """
     price = steps["lp_share_price"].replace(0, float("nan")).dropna()
     lp_return = float(price.iloc[-1] / price.iloc[0] - 1) if len(price) > 1 else 0.0
-    per_day = max(1, round(86_400 / meta.get("step_seconds", HOUR)))
+    per_day = max(1, round(DAY / meta.get("step_seconds", HOUR)))
     daily = np.log(price.to_numpy()[::per_day])
     daily_ret = np.diff(daily) if len(daily) > 1 else np.zeros(0)
     var, es = _var_es(-daily_ret, coverage)
@@ -349,7 +349,7 @@ def review_rows(history: list[Any], start: int) -> list[dict[str, Any]]:
         banded = [f"{g}.{name}" for g, names in r.dead_banded.items() for name in names]
         rows.append(
             {
-                "hour": round((r.time - start) / 3_600, 1),
+                "hour": round((r.time - start) / HOUR, 1),
                 "returns": r.n_returns,
                 "skipped": r.skipped or "",
                 "coverage_achieved": r.evidence.get("coverage_achieved", float("nan")),

@@ -26,6 +26,7 @@ import pandas as pd
 
 from onchain.deployment import LOCAL_CONFIG, ConfigError, DeployConfig
 from onchain.session import Chain, FundingError, open_chain
+from risk.units import HOUR
 from sims.config import SimConfig, SimConfigError
 from sims.market_path import MarketPath
 from sims.model import OptionsMarketModel
@@ -103,7 +104,7 @@ def open_run(plan: RunPlan, provider: Any) -> OpenRun:
     project = ape.Project(ROOT)
     test_accounts = list(ape.accounts.test_accounts)
     deployer = test_accounts[0]
-    ape.chain.pending_timestamp = START_TS - 3_600
+    ape.chain.pending_timestamp = START_TS - HOUR
     deployment = deploy_protocol(project, deployer, plan.deploy, create_series=False)
     try:
         chain, keys = open_chain(
@@ -235,7 +236,7 @@ def _history(cfg: SimConfig, seed: int, path: MarketPath) -> Any:
     """A calm market of cfg.history_hours before the run, ending at the run's first price."""
     from sims.scenarios import load_scenario
 
-    n = int(cfg.history_hours * 3_600 // cfg.step_seconds)
+    n = int(cfg.history_hours * HOUR // cfg.step_seconds)
     if n < 2:
         return None
     calm = load_scenario("calm").build(

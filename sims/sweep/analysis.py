@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from risk.param_guard import updates_needed
-from risk.units import WAD
+from risk.units import DAY, WAD
 from sims.sweep.spec import METRICS, SweepSpec, base_params, grouped
 
 # (strike as a share of spot, days to expiry, is_call, contracts; negative = short)
@@ -69,7 +69,7 @@ def reference_margin(params: dict[str, Any]) -> dict[str, float]:
     m = portfolio_margin(
         REFERENCE_SPOT,
         k * REFERENCE_SPOT,
-        days * 86_400,
+        days * DAY,
         np.full(len(k), REFERENCE_VOL),
         calls.astype(bool),
         size,
@@ -237,7 +237,9 @@ def evidence(best: pd.Series, spec: SweepSpec, records: list[dict[str, Any]]) ->
                 "on_chain": f.to_chain(new),
                 "relative_change": (new - old) / old if old else math.nan,
                 "updates_needed": (
-                    0 if old is None else updates_needed(f, f.to_chain(old), f.to_chain(new), rel)
+                    0
+                    if old is None
+                    else updates_needed(group, f, f.to_chain(old), f.to_chain(new), rel)
                 ),
             }
         )

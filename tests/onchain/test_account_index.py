@@ -1,4 +1,4 @@
-"""sims/accounts.py: the off-chain account index margins books as the contract does."""
+"""onchain/accounts.py: the off-chain account index margins books as the contract does."""
 
 from __future__ import annotations
 

@@ -110,10 +110,22 @@ def test_round_towards__fifteen_digits_never_past_the_target():
 
 def test_updates_needed__counts_the_chain_steps():
     f = MarginParams.FIELDS[IM_FACTOR]
-    assert updates_needed(f, 13 * 10**17, 13 * 10**17, WAD // 4) == 0
-    assert updates_needed(f, 13 * 10**17, 16 * 10**17, WAD // 4) == 1  # 1.3 * 1.25 = 1.625
-    assert updates_needed(f, 10**18, 2 * 10**18, WAD // 4) == 4  # 1.25, 1.5625, 1.953, 2
-    assert updates_needed(f, 10**18, 2 * 10**18, 0) == float("inf")
+    assert updates_needed("margin", f, 13 * 10**17, 13 * 10**17, WAD // 4) == 0
+    assert updates_needed("margin", f, 13 * 10**17, 16 * 10**17, WAD // 4) == 1  # to 1.625
+    assert updates_needed("margin", f, 10**18, 2 * 10**18, WAD // 4) == 4  # 1.25, 1.5625, 1.95
+    assert updates_needed("margin", f, 10**18, 2 * 10**18, 0) == float("inf")
+
+
+def test_updates_needed__bounds_only_field__one_update_whatever_the_step():
+    spot_steps = MarginParams.FIELDS[1]
+    assert updates_needed("margin", spot_steps, 3, 6, WAD // 4) == 1
+    assert updates_needed("margin", spot_steps, 3, 3, 0) == 0
+
+
+def test_updates_needed__from_zero__steps_of_the_upper_bound_share():
+    spread_base = PoolParams.FIELDS[0]  # upper bound 0.5: a first step of 0.125 from 0
+    # 0 -> 0.125 -> 0.15625 -> 0.1953125 -> 0.244140625 -> 0.25
+    assert updates_needed("pool", spread_base, 0, 25 * 10**16, WAD // 4) == 5
 
 
 # --- step_towards ---

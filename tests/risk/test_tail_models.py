@@ -251,5 +251,11 @@ def test_simulate__bad_input__error_names_the_field():
         bates.simulate_horizon(3, 10, DAY, variance0=np.array([0.1, -1.0, 0.1]))
     with pytest.raises(ValueError, match="out: expected"):
         gbm.simulate_horizon(10, 10, DAY, out=np.empty((4, 9)))
+    with pytest.raises(TypeError, match=r"GBM: unknown state \['variance0'\]; allowed: none"):
+        gbm.simulate(10, 10, DAY, variance0=0.1)
+    with pytest.raises(
+        TypeError, match=r"GARCH: unknown state \['varaince0'\]; allowed: variance0"
+    ):
+        garch.simulate_horizon(10, 10, garch.dt, varaince0=0.1)
     with pytest.raises(ValueError, match="horizon = 0.5 outside allowed range: a whole number"):
         GARCH(0.0, 1e-6, 0.05, 0.9, 8.0, 0.3).moments(0.5)
