@@ -46,7 +46,8 @@ class RunResult:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What a run needs before any chain: its settings, market, history and deployment."""
+    """What a run needs before any chain: its settings, market, history, deployment config
+    and the compiled contracts (ape's project)."""
 
     cfg: SimConfig
     seed: int
@@ -54,6 +55,7 @@ class RunPlan:
     path: MarketPath
     history: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     deploy: DeployConfig
+    project: Any
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ def plan_run(
     chain: str = "anvil",
     params: dict[str, dict[str, float]] | None = None,
 ) -> RunPlan:
-    """Check a run's inputs and build its market path; nothing is started.
+    """Check a run's inputs, build its market path and load the compiled contracts;
+    nothing is started.
 
     Args:
         params: initial protocol parameters by group ({"margin": {"spot_shock": 0.2}}),
@@ -84,7 +87,10 @@ def plan_run(
     if chain not in NETWORKS:
         raise SimConfigError(f"chain = {chain!r} outside allowed values {sorted(NETWORKS)}")
     path, history = market_path(cfg, seed)
-    return RunPlan(cfg, seed, chain, path, history, deploy_config(params))
+    deploy = deploy_config(params)
+    import ape
+
+    return RunPlan(cfg, seed, chain, path, history, deploy, ape.Project(ROOT))
 
 
 def open_run(plan: RunPlan, provider: Any) -> OpenRun:
@@ -101,7 +107,7 @@ def open_run(plan: RunPlan, provider: Any) -> OpenRun:
     from onchain.reader import multicall_code
 
     silence_revert_traces()
-    project = ape.Project(ROOT)
+    project = plan.project
     test_accounts = list(ape.accounts.test_accounts)
     deployer = test_accounts[0]
     ape.chain.pending_timestamp = START_TS - HOUR
