@@ -49,11 +49,17 @@ def add_commands(sub: Any) -> None:
 
     c = sub.add_parser("calibrate", help="fit a tail model to prices, or SVI to quotes")
     c.add_argument("model", choices=(*TAIL_MODELS, "ensemble", "svi"))
-    c.add_argument("data", type=Path, help="prices CSV (timestamp, price) or quotes CSV (svi)")
+    c.add_argument(
+        "data",
+        type=Path,
+        help="prices (timestamp,price[,iv], exchange klines or an OHLC/close CSV) or quotes (svi)",
+    )
     c.add_argument("--implied-vol", type=_positive_float("--implied-vol"), default=None)
 
     d = sub.add_parser("design", help="propose risk parameters with their evidence")
-    d.add_argument("prices", type=Path, help="CSV of timestamp, price[, iv]")
+    d.add_argument(
+        "prices", type=Path, help="timestamp,price[,iv], exchange klines or an OHLC/close CSV"
+    )
     d.add_argument("--model", choices=(*TAIL_MODELS, "ensemble"), default="ensemble")
     d.add_argument("--positions", type=Path, default=None, help="the book (default: example)")
     d.add_argument("--spot", type=_positive_float("--spot"), default=None, help="USD")
@@ -106,9 +112,9 @@ def margin(args: argparse.Namespace) -> int:
 def calibrate(args: argparse.Namespace) -> int:
     if args.model == "svi":
         return _calibrate_svi(args.data)
-    from risk.history import PriceHistory
+    from risk.market_data import read_prices
 
-    hist = PriceHistory.read(args.data)
+    hist = read_prices(args.data)
     r, dt = hist.log_returns, hist.dt
     iv = args.implied_vol if args.implied_vol is not None else _last_iv(hist)
     print(f"{len(r)} returns every {dt * 365 * 24:.3g} hours ({hist.gaps} gaps)\n")
@@ -186,13 +192,13 @@ def design(args: argparse.Namespace) -> int:
     from risk.design import DesignTargets
     from risk.design import design as run_design
     from risk.ensemble import MODELS, design_ensemble, fit_ensemble
-    from risk.history import PriceHistory
+    from risk.market_data import read_prices
 
     if args.positions is not None and args.spot is None:
         raise ValueError("--spot: required with --positions (USD, > 0)")
     _check_out(args.out)
     current = load_params(args.params)
-    hist = PriceHistory.read(args.prices)
+    hist = read_prices(args.prices)
     r, dt = hist.log_returns, hist.dt
     spot = args.spot or float(hist.price[-1])
     if args.positions is not None:
