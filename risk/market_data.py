@@ -182,15 +182,14 @@ def read_bars(
     """
     path, df = _read_csv(path)
     cols = {str(c).strip().lower(): c for c in df.columns}
-    time_col = next((cols[c] for c in TIME_COLUMNS if c in cols), None)
     close_col = cols.get("close", cols.get("price"))
-    if time_col is None or close_col is None:
-        raise MarketDataError(
-            f"{path.name}: unknown format: columns {list(map(str, df.columns))}; expected a "
-            f"time column ({', '.join(TIME_COLUMNS)}) and close (or price)"
-        )
-    if len(df) < 3:
-        raise MarketDataError(f"{path.name}: {len(df)} data rows, need at least 3")
+    time_col = _time_column(
+        path,
+        df,
+        cols,
+        close_col is not None,
+        f"a time column ({', '.join(TIME_COLUMNS)}) and close (or price)",
+    )
     ts, millis = _epochs(path, df, time_col)
     close = _prices(path, df, close_col)
     opened = _prices(path, df, cols["open"]) if "open" in cols else close
@@ -203,18 +202,19 @@ def read_bars(
     top, bottom = np.maximum(opened, close), np.minimum(opened, close)
     _refuse(path, high < top, cols.get("high", close_col), high, "[max(open, close), inf)")
     _refuse(path, low > bottom, cols.get("low", close_col), low, "(0, min(open, close)]")
-    order, notes = _time_order(path, ts, time_col)
-    ts, opened, high, low, close = (a[order] for a in (ts, opened, high, low, close))
-    volume = None if volume is None else volume[order]
-    interval = int(np.median(np.diff(ts)))
     drop = millis if drop_unfinished is None else drop_unfinished
-    if drop:
-        newest = datetime.fromtimestamp(int(ts[-1]), UTC).strftime("%Y-%m-%d %H:%M")
-        notes = (*notes, f"dropped the newest bar ({newest} UTC) as unfinished")
-        ts, opened, high, low, close = (a[:-1] for a in (ts, opened, high, low, close))
-        volume = None if volume is None else volume[:-1]
+    ts, series, order, notes = _arrange(
+        path,
+        ts,
+        time_col,
+        {"open": opened, "high": high, "low": low, "close": close, "volume": volume},
+        "dropped the newest bar ({} UTC) as unfinished" if drop else None,
+        "%Y-%m-%d %H:%M",
+    )
+    interval = int(np.median(np.diff(ts)))
     gaps = _gaps(path, ts, order, interval, max_gap_bars, time_col)
-    return Bars(path.name, ts, opened, high, low, close, volume, interval, gaps, notes)
+    o, h, lo, c, v = (series[k] for k in ("open", "high", "low", "close", "volume"))
+    return Bars(path.name, ts, o, h, lo, c, v, interval, gaps, notes)
 
 
 def read_prices(path: str | Path) -> PriceHistory:
@@ -243,29 +243,23 @@ def read_vol_index(
     """
     path, df = _read_csv(path)
     cols = {str(c).strip().lower(): c for c in df.columns}
-    time_col = next((cols[c] for c in TIME_COLUMNS if c in cols), None)
-    if time_col is None or "close" not in cols:
-        raise MarketDataError(
-            f"{path.name}: unknown format: columns {list(map(str, df.columns))}; expected a "
-            f"date (or another time column) and close, in percent"
-        )
-    if len(df) < 3:
-        raise MarketDataError(f"{path.name}: {len(df)} data rows, need at least 3")
+    time_col = _time_column(
+        path, df, cols, "close" in cols, "a date (or another time column) and close, in percent"
+    )
     ts, _ = _epochs(path, df, time_col)
     close = _numbers(path, df, cols["close"])
     _refuse(path, (close <= 0) | (close > 1_000), cols["close"], close, "(0, 1000] percent")
     high = _numbers(path, df, cols["high"]) / 100 if "high" in cols else None
     low = _numbers(path, df, cols["low"]) / 100 if "low" in cols else None
-    order, notes = _time_order(path, ts, time_col)
-    ts, close = ts[order], close[order] / 100
-    high = None if high is None else high[order]
-    low = None if low is None else low[order]
-    if drop_partial:
-        day = datetime.fromtimestamp(int(ts[-1]), UTC).strftime("%Y-%m-%d")
-        notes = (*notes, f"dropped the newest day ({day}) as possibly partial")
-        ts, close = ts[:-1], close[:-1]
-        high = None if high is None else high[:-1]
-        low = None if low is None else low[:-1]
+    ts, series, order, notes = _arrange(
+        path,
+        ts,
+        time_col,
+        {"close": close / 100, "high": high, "low": low},
+        "dropped the newest day ({}) as possibly partial" if drop_partial else None,
+        "%Y-%m-%d",
+    )
+    close, high, low = series["close"], series["high"], series["low"]
     interval = int(np.median(np.diff(ts)))
     if interval != DAY:
         raise MarketDataError(
@@ -441,6 +435,43 @@ def _epochs(path: Path, df: pd.DataFrame, col: Any) -> tuple[np.ndarray, bool]:
             "a date, a datetime or epoch seconds / milliseconds"
         )
     return (parsed.astype("int64").to_numpy() // 1_000_000_000).astype(np.int64), False
+
+
+def _time_column(
+    path: Path, df: pd.DataFrame, cols: dict[str, Any], values_found: bool, expected: str
+) -> Any:
+    """The file's time column, once the value column is known to be there (`values_found`),
+    and enough rows for a series; else the one-line refusal."""
+    time_col = next((cols[c] for c in TIME_COLUMNS if c in cols), None)
+    if time_col is None or not values_found:
+        raise MarketDataError(
+            f"{path.name}: unknown format: columns {list(map(str, df.columns))}; expected "
+            f"{expected}"
+        )
+    if len(df) < 3:
+        raise MarketDataError(f"{path.name}: {len(df)} data rows, need at least 3")
+    return time_col
+
+
+def _arrange(
+    path: Path,
+    ts: np.ndarray,
+    col: Any,
+    series: dict[str, np.ndarray | None],
+    drop_note: str | None,
+    when: str,
+) -> tuple[np.ndarray, dict[str, Any], np.ndarray, tuple[str, ...]]:
+    """The rows in time order (`_time_order`), the newest dropped when `drop_note` says why
+    (its {} gets the newest time, formatted by `when`); also the order and the notes."""
+    order, notes = _time_order(path, ts, col)
+    ts = ts[order]
+    arranged = {k: None if v is None else v[order] for k, v in series.items()}
+    if drop_note is not None:
+        newest = datetime.fromtimestamp(int(ts[-1]), UTC).strftime(when)
+        notes = (*notes, drop_note.format(newest))
+        ts = ts[:-1]
+        arranged = {k: None if v is None else v[:-1] for k, v in arranged.items()}
+    return ts, arranged, order, notes
 
 
 def _time_order(path: Path, ts: np.ndarray, col: Any) -> tuple[np.ndarray, tuple[str, ...]]:
