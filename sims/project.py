@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -40,3 +42,12 @@ def use_project_env() -> None:
         logger.set_level(LogLevel.ERROR)
     except ImportError:
         pass
+
+
+@cache
+def compiled_project() -> Any:
+    """ape's project at the root, its compiled contracts loaded once per process (~0.4 s):
+    the dashboard opens a run at every Reset, a sweep worker runs many."""
+    import ape
+
+    return ape.Project(ROOT)

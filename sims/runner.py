@@ -30,7 +30,7 @@ from risk.units import HOUR
 from sims.config import SimConfig, SimConfigError
 from sims.market_path import MarketPath
 from sims.model import OptionsMarketModel
-from sims.project import ROOT
+from sims.project import compiled_project
 from sims.report import review_rows
 
 NETWORKS = {"anvil": "ethereum:local:foundry", "embedded": "ethereum:local:test"}
@@ -87,10 +87,7 @@ def plan_run(
     if chain not in NETWORKS:
         raise SimConfigError(f"chain = {chain!r} outside allowed values {sorted(NETWORKS)}")
     path, history = market_path(cfg, seed)
-    deploy = deploy_config(params)
-    import ape
-
-    return RunPlan(cfg, seed, chain, path, history, deploy, ape.Project(ROOT))
+    return RunPlan(cfg, seed, chain, path, history, deploy_config(params), compiled_project())
 
 
 def open_run(plan: RunPlan, provider: Any) -> OpenRun:
