@@ -161,21 +161,19 @@ class Reader:
     def read(self, calls: Sequence[ViewCall | Read], block: str = "latest") -> list[Any]:
         """The values of many views (named reads converted); RpcError names the first
         view that reverts."""
-        views = [c.call if isinstance(c, Read) else c for c in calls]
-        raw = self._fetch(views, block)
-        out = []
-        for c, v in zip(calls, raw, strict=True):
-            if isinstance(v, CallReverted):
-                raise RpcError(f"{v.method}: execution reverted: {v.reason}")
-            out.append(c.convert(v) if isinstance(c, Read) else v)
-        return out
+        return self._values(calls, block, lenient=False)
 
     def read_lenient(self, calls: Sequence[ViewCall | Read], block: str = "latest") -> list[Any]:
         """As `read`, with None for the views that revert."""
+        return self._values(calls, block, lenient=True)
+
+    def _values(self, calls: Sequence[ViewCall | Read], block: str, lenient: bool) -> list[Any]:
         views = [c.call if isinstance(c, Read) else c for c in calls]
         out: list[Any] = []
         for c, v in zip(calls, self._fetch(views, block), strict=True):
             if isinstance(v, CallReverted):
+                if not lenient:
+                    raise RpcError(f"{v.method}: execution reverted: {v.reason}")
                 out.append(None)
             else:
                 out.append(c.convert(v) if isinstance(c, Read) else v)
