@@ -214,12 +214,36 @@ class TxQueue:
         value: int = 0,
     ) -> TxRequest:
         """Queue `contract.method(*args)` from `sender` (an ape account or an address)."""
-        label = label or method
+        data = calldata(contract, method, *args)
+        return self.send_data(
+            sender,
+            str(contract.address),
+            data,
+            label or method,
+            tip=tip,
+            tag=tag,
+            gas=gas,
+            value=value,
+        )
+
+    def send_data(
+        self,
+        sender: Any,
+        to: str,
+        data: str,
+        label: str,
+        *,
+        tip: int = 0,
+        tag: Any = None,
+        gas: int | None = None,
+        value: int = 0,
+    ) -> TxRequest:
+        """Queue encoded calldata; the gas limit is the label's (GAS_LIMITS) unless given."""
         return self.add(
             TxRequest(
                 sender=str(getattr(sender, "address", sender)),
-                to=str(contract.address),
-                data=calldata(contract, method, *args),
+                to=to,
+                data=data,
                 gas=gas or self.gas_limits.get(label, self.default_gas),
                 tip=tip,
                 label=label,

@@ -42,16 +42,16 @@ class Chain:
     """Queued actions and batched reads on one deployed protocol.
 
     Args:
-        deployment: the contracts (onchain.deployment.Deployment).
         blocks: a BlockBuilder (anvil) or EmbeddedBlocks (ape's chain), started.
-        reader: the Reader of the same node.
+        reader: the Reader of the same node, with the deployment's contracts table.
     """
 
-    def __init__(self, deployment: Deployment, blocks: Any, reader: Reader):
-        self.deployment = deployment
+    def __init__(self, blocks: Any, reader: Reader):
+        if reader.contracts is None:
+            raise ValueError("reader: a Chain needs the deployment's contracts table")
         self.blocks = blocks
         self.reader = reader
-        self.contracts = reader.contracts or Contracts.of(deployment.handles(AGENT_CONTRACTS))
+        self.contracts = reader.contracts
         self.addresses = dict(self.contracts.addresses)
 
     def send(
@@ -65,17 +65,9 @@ class Chain:
         tag: Any = None,
     ) -> TxRequest:
         """Queue contract.method(*args) from `sender` for this step's block."""
-        label = label or method
-        return self.blocks.add(
-            TxRequest(
-                sender=sender,
-                to=self.contracts.addresses[contract],
-                data=self.contracts.calldata(contract, method, *args),
-                gas=self.blocks.gas_limits.get(label, self.blocks.default_gas),
-                tip=tip,
-                label=label,
-                tag=tag,
-            )
+        data = self.contracts.calldata(contract, method, *args)
+        return self.blocks.send_data(
+            sender, self.contracts.addresses[contract], data, label or method, tip=tip, tag=tag
         )
 
     def mine(self, timestamp: int) -> BlockResult:
@@ -142,7 +134,7 @@ def open_chain(
         builder.start()
         _fund_from(builder, [str(a.address) for a in funders], [k.address for k in keys])
         reader = Reader(InProcessRpc(provider.web3, str(deployer.address)), contracts)
-    return Chain(deployment, builder, reader), [k.address for k in keys]
+    return Chain(builder, reader), [k.address for k in keys]
 
 
 def _fund_from(builder: EmbeddedBlocks, funders: list[str], agents: list[str]) -> None:
