@@ -127,6 +127,12 @@ def retirable_series(
     ]
 
 
+def market_limit(size: int) -> int:
+    """The limit price (1e18 = 1 USD per contract) of a trade that takes the pool's quote,
+    whatever it is: no cap on a buy (size > 0), no floor on a sale."""
+    return 10**30 if size > 0 else 0
+
+
 def unwind_orders(positions: dict[int, int], tradeable: set[int]) -> list[tuple[int, int]]:
     """(series id, size) trades that close the keeper's positions (1e18 units, exactly: dust
     would still take one of an account's 8 position slots) in the series still tradeable;

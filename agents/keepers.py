@@ -108,7 +108,7 @@ class Liquidator(Keeper):
         m = self.model
         held = m.index.raw_positions.get(self.account.lower(), {})
         for sid, q in decisions.unwind_orders(held, set(m.tradeable_series())):
-            limit = 10**30 if q > 0 else 0
+            limit = decisions.market_limit(q)
             m.send(self, "market", "trade", sid, q, limit, tip_gwei=self.unwind_tip, label="trade")
 
     def liquidate(self) -> None:

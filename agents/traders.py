@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import mesa
 
+from agents import decisions
 from risk.greeks import black_scholes
 from risk.units import DAY, HOUR, WAD
 
 if TYPE_CHECKING:
     from agents.view import MarketView
 
-MAX_PRICE = 10**30
 MAX_HELD = 7  # the market allows 8 positions per account: keep one slot free
 
 
@@ -42,7 +42,7 @@ class Trader(mesa.Agent):
         size = int(round(contracts * 100)) * WAD // 100
         if size == 0:
             return
-        limit = MAX_PRICE if size > 0 else 0
+        limit = decisions.market_limit(size)
         self.model.send(self, "market", "trade", series_id, size, limit, label="trade")
 
     def close(self, series_id: int) -> None:
@@ -50,7 +50,7 @@ class Trader(mesa.Agent):
         left by a partial liquidation would still take one of the account's 8 slots)."""
         size = self.model.index.raw_positions.get(self.account.lower(), {}).get(series_id, 0)
         if size != 0:
-            limit = MAX_PRICE if size < 0 else 0
+            limit = decisions.market_limit(-size)
             self.model.send(self, "market", "trade", series_id, -size, limit, label="trade")
 
     def held(self) -> dict[int, float]:

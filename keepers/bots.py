@@ -359,7 +359,7 @@ class LiquidatorBot(Bot):
         spot = r.get(r.spot())
         version = self.state.version(self.me)
         for sid, size in orders:
-            limit = 10**30 if size > 0 else 0
+            limit = decisions.market_limit(size)
             data = self.contracts.calldata("market", "trade", sid, size, limit)
             self.execute(
                 f"unwind:{sid}:{size}:{version}", "market", data, "trade", self._budget(spot)
