@@ -163,7 +163,7 @@ def test_design__coverage_at_the_open_bound__refused_by_the_parser(prices_csv, c
 
 
 def test_calibrate__the_shipped_replay_example__reads_past_its_comment_line(capsys):
-    from sims.runner import ROOT
+    from sims.project import ROOT
 
     assert main(["calibrate", "gbm", str(ROOT / "sims" / "data" / "replay_example.csv")]) == 0
     assert "sigma" in capsys.readouterr().out
