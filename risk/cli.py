@@ -6,6 +6,9 @@
     optsim design PRICES.csv [--model ensemble|gbm|merton|garch|bates] [--positions FILE
                   --spot USD] [--coverage C] [--horizon-hours H] [--nav USD]
                   [--implied-vol X] [--params FILE] [--backtest] [--out FILE.json]
+    optsim backtest PRICES.csv [--start DATE] [--end DATE] [--coverage C]
+                  [--horizons 1,8,24] [--refit-days D] [--lookback-days D] [--zoom A:B ...]
+                  [--workers N] [--out FOLDER]
 
 POSITIONS: see risk/book.py; PRICES: see risk/history.py; QUOTES: see risk/svi.py.
 --params: a YAML file with `margin:` / `liquidation:` / `limits:` groups (as in
@@ -36,11 +39,11 @@ from risk.params import GROUPS, Limits, LiquidationParams, MarginParams, ParamEr
 from risk.units import HOUR
 
 TAIL_MODELS = ("gbm", "merton", "garch", "bates")
-COMMANDS = ("margin", "calibrate", "design")
+COMMANDS = ("margin", "calibrate", "design", "backtest")
 
 
 def add_commands(sub: Any) -> None:
-    """Register the three commands on an argparse subparsers object."""
+    """Register the risk engine's commands on an argparse subparsers object."""
     m = sub.add_parser("margin", help="margin of the accounts in a positions file")
     m.add_argument("positions", type=Path, help="CSV or JSON, one row per position")
     m.add_argument("--spot", type=_positive_float("--spot"), required=True, help="USD")
@@ -74,9 +77,30 @@ def add_commands(sub: Any) -> None:
     d.add_argument("--backtest", action="store_true", help="walk-forward margin backtest")
     d.add_argument("--out", type=Path, default=None, help="write the proposal as JSON")
 
+    b = sub.add_parser(
+        "backtest", help="walk-forward backtest of the submitted margin rule, CCP-style"
+    )
+    b.add_argument("prices", type=Path, help="exchange klines or an OHLC/close CSV")
+    b.add_argument("--start", default=None, help="first origin (date or epoch seconds)")
+    b.add_argument("--end", default=None, help="last origin (date or epoch seconds)")
+    b.add_argument("--coverage", type=_float_in("--coverage", 0.9, 0.9999), default=0.995)
+    b.add_argument("--horizons", default="1,8,24", help="hours, comma-separated")
+    b.add_argument("--refit-days", type=_float_in("--refit-days", 1.0, 365.0), default=7.0)
+    b.add_argument(
+        "--lookback-days", type=_float_in("--lookback-days", 30.0, 36_500.0), default=365.0
+    )
+    b.add_argument(
+        "--zoom",
+        action="append",
+        default=None,
+        help="START:END dates to zoom in the plot (repeatable; default the 4 worst days)",
+    )
+    b.add_argument("--workers", type=_float_in("--workers", 1, 64), default=1)
+    b.add_argument("--out", type=Path, default=None, help="folder for JSON, CSV and PNGs")
+
 
 def main(args: argparse.Namespace) -> int:
-    handlers = {"margin": margin, "calibrate": calibrate, "design": design}
+    handlers = {"margin": margin, "calibrate": calibrate, "design": design, "backtest": backtest}
     try:
         return handlers[args.command](args)
     except (ValueError, ParamError) as exc:
@@ -285,6 +309,124 @@ def _walk_forward(r: np.ndarray, dt: float, args: argparse.Namespace) -> pd.Data
         side="short",
         refit_every=max(1, 24 // horizon),
     )
+
+
+# --- backtest ---
+
+
+def backtest(args: argparse.Namespace) -> int:
+    from risk.backtest_plot import plot_backtest, worst_windows
+    from risk.margin_rule import RuleSettings
+    from risk.market_data import epoch_of, read_prices
+    from risk.rule_backtest import backtest_rule, procyclicality_table
+
+    horizons = _horizons(args.horizons)
+    zooms = [_zoom(z) for z in args.zoom or []]
+    if args.out is not None and not Path(args.out).is_dir():
+        raise ValueError(f"--out: folder {args.out} does not exist")
+    hist = read_prices(args.prices)
+    start = None if args.start is None else epoch_of("--start", args.start)
+    end = None if args.end is None else epoch_of("--end", args.end)
+    settings = RuleSettings(
+        coverage=float(args.coverage),
+        refit_days=float(args.refit_days),
+        lookback_days=float(args.lookback_days),
+    )
+    bt = backtest_rule(
+        hist,
+        settings,
+        horizons,
+        start,
+        end,
+        workers=int(args.workers),
+        progress=lambda msg: print(f"... {msg}", file=sys.stderr, flush=True),
+    )
+    first = min(int(r.frame.index[0]) for r in bt.runs.values())
+    last = max(int(r.frame.index[-1]) for r in bt.runs.values())
+    span = (
+        f"{pd.Timestamp(hist.timestamp[first], unit='s'):%Y-%m-%d %H:%M} to "
+        f"{pd.Timestamp(hist.timestamp[last], unit='s'):%Y-%m-%d %H:%M} UTC"
+    )
+    print(f"# Margin rule backtest: {args.prices.name}, {span}, coverage {settings.coverage}\n")
+    cols = [
+        "exceedances", "expected", "kupiec_p_one_sided", "kupiec_p", "independence_p",
+        "conditional_p", "yellow_blocks", "red_blocks", "mean_margin", "margin_over_expost",
+        "loss_to_margin_mean", "loss_to_margin_max", "passes",
+    ]  # fmt: skip
+    table = bt.summary()[cols].reset_index()
+    _print_frame(table, floatfmt="{:.4g}")
+    print("\n## Procyclicality of the submitted rule, APC on and off\n")
+    pro = procyclicality_table(bt)
+    _print_frame(pro, floatfmt="{:.3g}")
+    for note in bt.notes:
+        print(f"- {note}")
+    if args.out is not None:
+        out = Path(args.out)
+        files: dict[str, Any] = {
+            "backtest.json": json.dumps(
+                {
+                    "prices": str(args.prices),
+                    "span": span,
+                    "settings": _plain(settings),
+                    "scores": bt.summary().reset_index().to_dict("records"),
+                    "procyclicality": pro.to_dict("records"),
+                    "notes": bt.notes,
+                },
+                indent=2,
+                default=_json_default,
+            )
+        }
+        for h, run in bt.runs.items():
+            frame = run.frame.assign(time=hist.timestamp[run.frame.index.to_numpy()])
+            files[f"margins_{h}h.csv"] = frame.to_csv()
+        with tempfile.TemporaryDirectory(dir=out, prefix=".backtest.") as tmp:
+            staged = []
+            for name, text in files.items():
+                (Path(tmp) / name).write_text(text)
+                staged.append(name)
+            for h, run in bt.runs.items():
+                name = f"backtest_{h}h.png"
+                windows = zooms or worst_windows(run, hist.timestamp)
+                title = f"{args.prices.name}: {h} h margin against realised loss, {span}"
+                plot_backtest(run, hist.timestamp, Path(tmp) / name, title, windows)
+                staged.append(name)
+            for name in staged:
+                os.replace(Path(tmp) / name, out / name)
+        print(f"\nwritten: {', '.join(str(out / n) for n in staged)}")
+    return 0
+
+
+def _horizons(text: str) -> tuple[int, ...]:
+    try:
+        hours = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--horizons: {text!r} is not a comma-separated list of hours") from None
+    bad = [h for h in hours if not 1 <= h <= 720]
+    if bad or not hours:
+        raise ValueError(f"--horizons: {bad or text!r} outside allowed range [1, 720] hours")
+    return hours
+
+
+def _zoom(text: str) -> tuple[int, int]:
+    from risk.market_data import epoch_of
+
+    a, sep, b = text.partition(":")
+    if not sep:
+        raise ValueError(f"--zoom: {text!r} is not START:END (two dates)")
+    lo, hi = epoch_of("--zoom", a), epoch_of("--zoom", b) + 86_400
+    if hi <= lo:
+        raise ValueError(f"--zoom: {text!r} ends before it starts")
+    return lo, hi
+
+
+def _plain(settings: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(settings)
+
+
+def _json_default(x: Any) -> Any:
+    return x.item() if hasattr(x, "item") else str(x)
 
 
 # --- helpers ---

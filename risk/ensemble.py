@@ -74,6 +74,12 @@ class Regime:
     stress: float
     jumpy: float
 
+    def at(self, realised_vol: float) -> Regime:
+        """The same lookback's regime with a newer recent realised vol."""
+        return replace(
+            self, realised_vol=realised_vol, stress=_stress(realised_vol, self.reference_vol)
+        )
+
 
 def regime_indicators(
     log_returns: Any, dt: float, implied_vol: float | None = None, recent: int | None = None
@@ -107,9 +113,13 @@ def regime_indicators(
     return Regime(
         realised_vol=rv,
         reference_vol=reference,
-        stress=max(0.0, rv / reference - 1.0) if reference > 0 else 0.0,
+        stress=_stress(rv, reference),
         jumpy=max(0.0, tail / NORMAL_TAIL_4SD - 1.0),
     )
+
+
+def _stress(realised_vol: float, reference_vol: float) -> float:
+    return max(0.0, realised_vol / reference_vol - 1.0) if reference_vol > 0 else 0.0
 
 
 def regime_weights(regime: Regime, names: tuple[str, ...]) -> dict[str, float]:

@@ -516,3 +516,21 @@ def _to_epoch(value: int | str) -> int:
     if isinstance(value, str):
         return int(pd.Timestamp(value, tz="UTC").timestamp())
     return int(value)
+
+
+def epoch_of(name: str, text: str) -> int:
+    """Unix seconds from a date/datetime (UTC unless it says otherwise) or an epoch in
+    seconds; a ValueError naming `name` otherwise."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        stamp = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"{name}: {text!r} is not a date (YYYY-MM-DD[ HH:MM]) or epoch seconds"
+        ) from None
+    if stamp is pd.NaT:
+        raise ValueError(f"{name}: {text!r} is not a date (YYYY-MM-DD[ HH:MM]) or epoch seconds")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    return int(stamp.timestamp())

@@ -35,6 +35,11 @@ from scipy.special import gammaln, logsumexp
 from risk import montecarlo as mc
 
 MIN_RETURNS = 30  # fewest returns any fit accepts (Bates needs more: see BatesModel.fit)
+# A fit is only used inside these limits (fit_problems). Variance shocks that take longer
+# than this to halve are not mean reversion the data can identify: GARCH's persistence is
+# fitted within it, so its long-run variance stays finite with a margin.
+MAX_HALF_LIFE_DAYS = 90.0
+MAX_ANNUAL_VARIANCE = 25.0  # 500% annual vol: beyond any market the models are meant for
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -514,6 +519,7 @@ class GARCH(_Model):
             ValueError: naming log_returns (NaN, inf, fewer than 100) or dt (<= 0).
         """
         r = _check_returns(log_returns, dt, 100)
+        p_max = garch_max_persistence(dt)
         sd = float(r.std()) or 1.0
         z = r / sd  # fitted in units of the sample sd: all parameters of order 1 for the optimiser
 
@@ -530,14 +536,14 @@ class GARCH(_Model):
         x0 = [
             float(z.mean()),
             math.log(0.05),
-            math.log(0.95 / 0.05),
+            math.log(min(0.95, 0.99 * p_max) / (1.0 - min(0.95, 0.99 * p_max))),
             math.log(0.1 / 0.9),
             math.log(6.0),
         ]
         bounds = [
             (-1.0, 1.0),
             (math.log(1e-6), math.log(10.0)),
-            (-8.0, 10.0),
+            (-8.0, math.log(p_max / (1.0 - p_max))),
             (-10.0, 5.0),
             (math.log(0.05), math.log(200.0)),
         ]
@@ -580,6 +586,44 @@ class GARCH(_Model):
             out,
             paths,
         )
+
+
+def garch_max_persistence(dt: float) -> float:
+    """alpha + beta at which a variance shock halves in MAX_HALF_LIFE_DAYS (dt years/step)."""
+    return 0.5 ** (dt * 365.0 / MAX_HALF_LIFE_DAYS)
+
+
+def fit_problems(model: Any) -> list[str]:
+    """Why a fitted model must not be used for margins (empty when it may): a variance that
+    is not stationary with a margin, or beyond MAX_ANNUAL_VARIANCE, or a Bates variance that
+    can reach zero (Feller's condition 2 kappa theta >= xi^2 fails)."""
+    problems = []
+    if isinstance(model, GARCH):
+        p = model.alpha + model.beta
+        limit = garch_max_persistence(model.dt)
+        if p > limit * (1.0 + 1e-12):
+            problems.append(
+                f"alpha + beta = {p:.6f} above {limit:.6f} (variance half-life "
+                f"{MAX_HALF_LIFE_DAYS:g} days)"
+            )
+        annual = model.variance / model.dt
+    elif isinstance(model, Bates):
+        if 2.0 * model.kappa * model.theta < model.xi**2:
+            problems.append(
+                f"Feller condition fails: 2 kappa theta = {2 * model.kappa * model.theta:.4g} "
+                f"< xi^2 = {model.xi**2:.4g}"
+            )
+        annual = model.theta + model.lam * (model.mu_j**2 + model.sigma_j**2)
+    elif isinstance(model, Merton):
+        annual = model.sigma**2 + model.lam * (model.mu_j**2 + model.sigma_j**2)
+    else:
+        annual = model.sigma**2
+    if not annual <= MAX_ANNUAL_VARIANCE:
+        problems.append(
+            f"annual variance {annual:.4g} above {MAX_ANNUAL_VARIANCE:g} "
+            f"({math.sqrt(MAX_ANNUAL_VARIANCE):.0%} vol)"
+        )
+    return problems
 
 
 def _garch_loglik(

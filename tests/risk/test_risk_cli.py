@@ -202,3 +202,47 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+# --- optsim backtest ---
+
+SLICE = "data/market/ETHUSDT_1h_binance_2020H1.csv"
+
+
+def test_backtest_scores_the_submitted_rule_and_writes_its_files(tmp_path, capsys):
+    args = ["backtest", SLICE, "--lookback-days", "90", "--horizons", "1,8", "--refit-days", "30"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "# Margin rule backtest: ETHUSDT_1h_binance_2020H1.csv" in out
+    for rule in ("submitted", "submitted_no_apc", "static_expost", "static_same_coverage"):
+        assert rule in out
+    assert "Procyclicality" in out
+    doc = json.loads((tmp_path / "backtest.json").read_text())
+    rows = {(r["horizon_h"], r["rule"], r["side"]): r for r in doc["scores"]}
+    assert rows[(8, "submitted", "long")]["windows"] >= 250
+    assert rows[(8, "static_expost", "long")]["margin_over_expost"] == pytest.approx(1.0)
+    margins = pd.read_csv(tmp_path / "margins_8h.csv")
+    assert {"time", "margin", "no_apc", "loss_long", "loss_short"} <= set(margins.columns)
+    assert (tmp_path / "backtest_1h.png").stat().st_size > 20_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "backtest.json", "backtest_1h.png", "backtest_8h.png", "margins_1h.csv", "margins_8h.csv"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--horizons", "24"], "prices: 91 windows of 24 h"),
+        (["--horizons", "0"], "--horizons: [0] outside allowed range [1, 720] hours"),
+        (["--start", "yesterday-ish"], "--start: 'yesterday-ish' is not a date"),
+        (["--zoom", "2020-03-12"], "--zoom: '2020-03-12' is not START:END"),
+    ],
+)
+def test_backtest_refuses_bad_input_in_one_line_and_writes_nothing(
+    tmp_path, capsys, extra, message
+):
+    args = ["backtest", SLICE, "--lookback-days", "90", *extra, "--out", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert list(tmp_path.iterdir()) == []

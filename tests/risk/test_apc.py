@@ -1,0 +1,73 @@
+"""Anti-procyclicality tools (risk/apc.py): the buffer, the stressed window and the
+procyclicality metrics, on series whose answers are known by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from risk.apc import APC, buffered, horizon_sums, procyclicality, stressed_window
+
+
+def test_buffer_adds_its_share_in_calm_and_is_used_up_first_when_margins_rise():
+    calc = np.array([0.10, 0.10, 0.12, 0.125, 0.20, 0.20])
+    posted = buffered(calc, 0.25, rebuild_steps=0)
+    assert posted[:2] == pytest.approx([0.125, 0.125])
+    # a rise of up to the buffer is absorbed: the posted margin does not move
+    assert posted[2] == pytest.approx(0.15)  # rebuilt at once: always 1.25 x calculated
+    slow = buffered(calc, 0.25, rebuild_steps=1e9)
+    assert slow[2] == pytest.approx(0.125, abs=1e-9)
+    assert slow[3] == pytest.approx(0.125, abs=1e-9)
+    # a rise beyond the buffer: the posted margin follows the calculated one, no more
+    assert slow[4] == pytest.approx(0.20)
+    assert np.all(slow >= calc) and np.all(slow <= 1.25 * calc + 1e-15)
+
+
+def test_buffer_is_rebuilt_at_the_stated_pace():
+    calc = np.array([0.10, 0.20] + [0.20] * 10)
+    posted = buffered(calc, 0.25, rebuild_steps=5)
+    steps = np.diff(posted[1:7])
+    assert steps == pytest.approx([0.25 * 0.20 / 5] * 5)
+    assert posted[-1] == pytest.approx(0.25)
+
+
+def test_buffer_off_posts_the_calculated_margin():
+    calc = np.array([0.1, 0.3, 0.2])
+    assert buffered(calc, 0.0, 10).tolist() == calc.tolist()
+
+
+def test_procyclicality_metrics_by_hand():
+    m = np.array([1.0, 1.0, 2.0, 2.0, 3.0, 1.5])
+    out = procyclicality(m, steps_per_day=1)
+    assert out["peak_to_trough"] == 3.0
+    assert out["max_1d_increase"] == 2.0
+    assert out["max_5d_increase"] == pytest.approx(3.0)  # 1.0 -> 3.0 within 4 days
+    assert out["max_30d_increase"] == pytest.approx(3.0)
+    assert procyclicality(np.array([2.0, 1.0, 1.5]), 1)["max_1d_increase"] == 1.5
+    with pytest.raises(ValueError, match="margin"):
+        procyclicality(np.array([1.0, 0.0]), 1)
+
+
+def test_stressed_window_is_the_most_volatile_stretch():
+    r = np.full(1000, 0.01)
+    r[600:650] = 0.05
+    assert stressed_window(r, 50) == (600, 650)
+    assert stressed_window(r[:30], 50) == (0, 30)
+
+
+def test_horizon_sums_are_the_overlapping_sums():
+    r = np.arange(5.0)
+    assert horizon_sums(r, 2).tolist() == [1.0, 3.0, 5.0, 7.0]
+    assert horizon_sums(r, 6).size == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("stressed_weight", 0.6), ("buffer", -0.1), ("floor_years", np.nan)]
+)
+def test_apc_settings_refuse_values_outside_their_range(field, value):
+    with pytest.raises(ValueError, match=f"apc.{field}"):
+        APC(**{field: value}).validate()
+
+
+def test_apc_off_turns_every_tool_off():
+    assert not APC.off().on and APC().on
