@@ -21,8 +21,12 @@ The rule, at an origin t with the models last fitted at refit time f <= t:
    stressed than any window before the last refit, APC does not dilute it), the result is
    floored at the long-lookback quantile and the buffer is applied to the series.
 
-Every margin is capped at `CEILING` (the largest spot_shock the contracts accept); each
-capped origin is counted, never silent.
+A sanity ceiling: no margin above `ceiling_multiple` x the worst horizon loss (either side)
+in the whole history before the fit, nor above `CEILING` (the largest spot_shock the
+contracts accept). A model that asks for more than half as much again as anything the asset
+has ever done over the horizon is extrapolating its own parametric tail, not the data
+(an hourly GARCH-t after a -23% hour asked for a 24 h shock of 131% in March 2020). Each
+capped origin is counted and reported, never silent.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from risk.tail_models import fit_problems
 from risk.units import DAY, YEAR_SEC
 
 CEILING = 0.9  # MarginParams.spot_shock's upper bound
+WEIGHTINGS = ("regime", "equal")
 MIN_LOOKBACK_RETURNS = 2_000  # Bates' moment fit needs this many
 
 
@@ -56,11 +61,17 @@ class RuleSettings:
     refit_days: float = 7.0
     n_paths: int = 10_000
     seed: int = 0
+    weighting: str = "regime"  # "regime" (risk.ensemble's rules) or "equal"
+    ceiling_multiple: float = 1.5  # x the worst horizon loss in the history; 0 = CEILING only
     apc: APC = field(default_factory=APC)
 
     def validate(self) -> None:
         if not (isinstance(self.coverage, float) and 0.9 <= self.coverage < 1.0):
             raise ValueError(f"coverage = {self.coverage!r} outside allowed range [0.9, 1)")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(
+                f"weighting = {self.weighting!r} not allowed; choose from {WEIGHTINGS}"
+            )
         unknown = [m for m in self.models if m not in MODELS]
         if unknown or len(self.models) < 1:
             raise ValueError(f"models: {list(self.models)} not allowed; choose from {list(MODELS)}")
@@ -69,6 +80,7 @@ class RuleSettings:
             ("lookback_days", self.lookback_days, 30.0, 36_500.0),
             ("refit_days", self.refit_days, 1 / 24, 365.0),
             ("n_paths", self.n_paths, 1_000, 1_000_000),
+            ("ceiling_multiple", self.ceiling_multiple, 0.0, 100.0),
         ):
             if not (math.isfinite(value) and lo <= value <= hi):
                 raise ValueError(f"{name} = {value!r} outside allowed range [{lo}, {hi}]")
@@ -158,6 +170,7 @@ class Prepared:
     shapes: dict[str, np.ndarray]
     stressed: np.ndarray
     floor: float
+    ceiling: float  # the sanity ceiling (module docstring)
 
     @classmethod
     def of(
@@ -175,7 +188,12 @@ class Prepared:
         if fit.history_start >= 0 and fit.index - fit.history_start >= 10 * horizon:
             sums = apc_tools.horizon_sums(returns[fit.history_start : fit.index], horizon)
             floor = _shock_of(np.sort(sums), settings.coverage)
-        return cls(shapes, stressed, floor)
+        ceiling = CEILING
+        past = apc_tools.horizon_sums(returns[: fit.index], horizon)
+        if settings.ceiling_multiple > 0 and len(past):
+            worst = max(-math.expm1(past.min()), math.expm1(past.max()))
+            ceiling = min(CEILING, settings.ceiling_multiple * worst)
+        return cls(shapes, stressed, floor, ceiling)
 
 
 def model_state(
@@ -183,7 +201,7 @@ def model_state(
 ) -> dict[str, float]:
     """The simulation state of a model at origin t (returns[:t] known)."""
     if name == "garch":
-        return {"variance0": garch_variance_now(model, returns[t - lookback_returns(s, dt) : t])}
+        return {"variance0": model.filtered_variance(returns[t - lookback_returns(s, dt) : t])}
     if name == "bates":
         return {"variance0": bates_variance_now(model, returns[:t], dt)}
     return {}
@@ -223,7 +241,10 @@ def margin_at(
     shocks = {name: _shock_of(d, c) for name, d in draws.items()}
     recent = max(20, int(round(7 * DAY / (dt * YEAR_SEC))))
     rv = float(np.std(returns[t - recent : t]) / math.sqrt(dt))
-    weights = regime_weights(fit.regime.at(rv), tuple(draws))
+    if settings.weighting == "equal":
+        weights = {name: 1.0 / len(draws) for name in draws}
+    else:
+        weights = regime_weights(fit.regime.at(rv), tuple(draws))
     names = list(draws)
     w = np.array([weights[n] for n in names])
     s = np.array([shocks[n] for n in names])
@@ -253,14 +274,6 @@ def margin_at(
     )
 
 
-def garch_variance_now(model: Any, returns: np.ndarray) -> float:
-    """The GARCH conditional variance of the next return, filtered through `returns`
-    (h_1 = their sample variance, as in the fit)."""
-    eps = returns - model.mu
-    h = _garch_filter(eps, model.omega, model.alpha, model.beta, float(np.mean(eps * eps)))
-    return float(min(max(h, 1e-12), 25.0))
-
-
 def bates_variance_now(model: Any, returns: np.ndarray, dt: float) -> float:
     """Annualised variance now: squared returns weighted by e^(-kappa age), the model's own
     mean-reversion clock, clipped to [theta / 25, 25 theta] and the simulation's range."""
@@ -269,14 +282,6 @@ def bates_variance_now(model: Any, returns: np.ndarray, dt: float) -> float:
     w = np.exp(-model.kappa * dt * np.arange(n)[::-1])
     v = float(w @ (r * r) / w.sum()) / dt
     return float(np.clip(v, model.theta / 25.0, min(25.0 * model.theta, 5.0)))
-
-
-@jit
-def _garch_filter(eps, omega, alpha, beta, h1):  # type: ignore[no-untyped-def]
-    h = h1
-    for k in range(eps.shape[0]):
-        h = omega + alpha * eps[k] * eps[k] + beta * h
-    return h
 
 
 def _shock_of(sorted_r: np.ndarray, coverage: float) -> float:
@@ -326,7 +331,7 @@ class RuleRun:
     horizon: int  # steps
     frame: pd.DataFrame
     fits: list[Fit]
-    capped: int  # origins whose margin hit CEILING
+    capped: int  # origins whose margin was cut to the sanity ceiling
 
     @property
     def steps_per_day(self) -> float:
@@ -368,6 +373,7 @@ def run_rule(
             "divergence": om.divergence,
             "stressed_mixture": om.stressed_mixture,
             "floor": om.floor,
+            "ceiling": prepared[fit.index].ceiling,
         }
         for name in settings.models:
             row[f"shock_{name}"] = om.shocks.get(name, math.nan)
@@ -381,8 +387,8 @@ def run_rule(
     )
     capped = 0
     for col in ("margin", "no_apc", "calculated"):
-        capped = max(capped, int((frame[col] > CEILING).sum()))
-        frame[col] = frame[col].clip(upper=CEILING)
+        capped = max(capped, int((frame[col] > frame["ceiling"]).sum()))
+        frame[col] = np.minimum(frame[col], frame["ceiling"])
     frame.attrs["steps_per_day"] = steps_per_day
     return RuleRun(horizon, frame, fits, capped)
 

@@ -134,7 +134,11 @@ def backtest_rule(
     for name in left:
         why = [f.left_out[name] for f in fits if name in f.left_out]
         notes.append(f"{name} left out at {len(why)} of {len(fits)} refits (first: {why[0]})")
-    notes += [f"{h} h: {run.capped} margins capped at the ceiling" for h, run in runs.items()]
+    notes += [
+        f"{h} h: {run.capped} of {len(run.frame)} margins cut to the sanity ceiling "
+        f"({settings.ceiling_multiple:g} x the worst {h} h loss before the fit)"
+        for h, run in runs.items()
+    ]
     return RuleBacktest(settings, runs, scores, ts, notes)
 
 

@@ -24,7 +24,7 @@ kernels and the seeding scheme in risk.montecarlo).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -428,8 +428,11 @@ class GARCH(_Model):
     (finite when nu > 4 and the denominator is > 0; otherwise inf).
 
     Simulation: dt must be the model's dt. ``variance0=`` sets h_1 (per-step variance) of
-    every path (scalar) or of each path (array), default the stationary one; the vol ratio
-    is sqrt(h_{n+1} / h_1), so h_{n+1} = vol_ratio^2 h_1 continues a path.
+    every path (scalar) or of each path (array), default `variance_next` (a fitted model's
+    conditional variance after its data, so a margin simulated from a fit starts from
+    today's volatility, not the long-run one) or, when that is None, the stationary one;
+    the vol ratio is sqrt(h_{n+1} / h_1), so h_{n+1} = vol_ratio^2 h_1 continues a path.
+    `moments` without variance0 stay the stationary ones.
     """
 
     mu: float = field(metadata={"doc": "mean log return per step"})
@@ -438,6 +441,10 @@ class GARCH(_Model):
     beta: float = field(metadata={"doc": "weight of the last variance"})
     nu: float = field(metadata={"doc": "degrees of freedom of the innovations, > 2"})
     dt: float = field(metadata={"doc": "years per step (the data's sampling interval)"})
+    variance_next: float | None = field(
+        default=None,
+        metadata={"doc": "per-step conditional variance after the fitted data (None: none)"},
+    )
 
     STATE: ClassVar = ("variance0",)
     RANGES: ClassVar = {
@@ -447,6 +454,7 @@ class GARCH(_Model):
         "beta": (0.0, 1.0, "[)"),
         "nu": (2.0, 500.0, "(]"),
         "dt": (0.0, 1.0, "(]"),
+        "variance_next": (0.0, 25.0, "(]"),
     }
     FIT_METHOD: ClassVar = (
         "maximum likelihood (L-BFGS-B then Nelder-Mead on the Student-t likelihood of the "
@@ -455,8 +463,20 @@ class GARCH(_Model):
     )
 
     def validate(self) -> None:
-        super().validate()
+        for f in fields(self):
+            if getattr(self, f.name) is not None:
+                lo, hi, closed = self.RANGES[f.name]
+                _check_field(f.name, getattr(self, f.name), lo, hi, closed)
         _check_field("alpha + beta", self.alpha + self.beta, 0.0, 1.0, "[)")
+
+    def filtered_variance(self, log_returns: Any) -> float:
+        """The conditional variance of the step after `log_returns` (h_1 = their sample
+        variance, as in the fit), within the simulation's range."""
+        r = _check_returns(log_returns, self.dt, 2)
+        eps = r - self.mu
+        h = mc.garch_variances(eps, self.omega, self.alpha, self.beta, float(np.mean(eps * eps)))
+        nxt = self.omega + self.alpha * eps[-1] * eps[-1] + self.beta * h[-1]
+        return float(min(max(nxt, 1e-12), 25.0))
 
     @property
     def variance(self) -> float:
@@ -552,7 +572,8 @@ class GARCH(_Model):
         res = optimize.minimize(nll, res.x, method="Nelder-Mead", bounds=bounds, options=polish)
         mu, omega, alpha, beta, nu = unpack(res.x)
         mu, omega = mu * sd, omega * sd * sd
-        return cls(mu=mu, omega=omega, alpha=alpha, beta=beta, nu=nu, dt=float(dt))
+        model = cls(mu=mu, omega=omega, alpha=alpha, beta=beta, nu=nu, dt=float(dt))
+        return replace(model, variance_next=model.filtered_variance(r))
 
     def _check_dt(self, dt: float) -> None:
         if abs(dt - self.dt) > 1e-9 * self.dt:
@@ -573,7 +594,9 @@ class GARCH(_Model):
         **state: Any,
     ) -> None:
         self._check_dt(dt)
-        h0 = _state_array("variance0", self.variance if variance0 is None else variance0, n_paths)
+        if variance0 is None:
+            variance0 = self.variance if self.variance_next is None else self.variance_next
+        h0 = _state_array("variance0", variance0, n_paths)
         mc.GARCH.pick(n_paths * n_steps, parallel)(
             _gens(seed, n_paths),
             n_steps,

@@ -17,7 +17,6 @@ from risk.margin_rule import (
     RuleSettings,
     fit_all,
     fit_at,
-    garch_variance_now,
     margin_at,
     refit_points,
     run_rule,
@@ -61,8 +60,8 @@ def test_no_fit_or_margin_sees_data_after_its_origin(returns):
 def test_garch_starts_from_todays_conditional_variance(returns):
     fit = fit_at(returns, 2_500, DT, FAST)
     garch = fit.models["garch"]
-    calm = garch_variance_now(garch, np.full(2_000, 1e-4))
-    shocked = garch_variance_now(garch, np.append(np.full(1_999, 1e-4), 0.2))
+    calm = garch.filtered_variance(np.full(2_000, 1e-4))
+    shocked = garch.filtered_variance(np.append(np.full(1_999, 1e-4), 0.2))
     assert shocked > 30 * calm
     r = returns.copy()
     r[2_499] = -0.2  # a crash in the last hour before the origin
@@ -75,7 +74,7 @@ def test_garch_starts_from_todays_conditional_variance(returns):
 def test_one_step_garch_margin_is_its_exact_conditional_quantile(returns):
     fit = fit_at(returns, 2_500, DT, FAST)
     g = fit.models["garch"]
-    h = garch_variance_now(g, returns[2_500 - 2_160 : 2_500])
+    h = g.filtered_variance(returns[2_500 - 2_160 : 2_500])
     from scipy import stats
 
     z = stats.t.ppf(FAST.coverage, g.nu) * math.sqrt((g.nu - 2) / g.nu)
