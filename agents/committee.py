@@ -11,7 +11,16 @@ towards the target that the chain will accept when the change executes
 - a field whose target differs from its value by less than `dead_band` (relative) keeps
   its value: small moves are noise and would restart the field's min_interval clock;
 - the remaining fields move by at most `max_rel_change` of their value
-  (param_guard.step_towards), exactly as the contract checks.
+  (param_guard.step_towards), exactly as the contract checks;
+- anti-procyclicality (`apc`): margins are not loosened while the market is stressed. A
+  margin field whose lower value is looser (LOOSER_WHEN_LOWER) keeps its value when the
+  target is lower and (`loosening_hold`) the last week's realised vol is above the long-run
+  realised vol of all the history up to the review, or the latest implied vol is above
+  its long-run mean, or a horizon loss beat the spot_shock in force within the last
+  `hold_after_exceedance_days`. Tightening is never held back;
+- the long-lookback floor (EMIR RTS 153/2013 art. 28(c)): given the asset's long past
+  (risk.apc.LongHistory, e.g. years of daily closes), spot_shock is never proposed below
+  the coverage quantile of its horizon losses, however calm the committee's own window.
 
 A group with a proposal in flight (sent, queued on the timelock and not executed) is never
 proposed again until that proposal is executed, abandoned or expired. The change takes
@@ -30,6 +39,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from risk.apc import LongHistory
 from risk.book import Book
 from risk.design import DesignTargets, Proposal
 from risk.ensemble import design_ensemble, fit_ensemble
@@ -54,6 +64,9 @@ from risk.units import DAY, HOUR, YEAR_SEC
 log = logging.getLogger(__name__)
 
 GOVERNABLE = ("margin", "liquidation", "limits")  # the groups risk.design proposes
+# margin fields whose lower value makes margins looser (the APC hold keeps them)
+LOOSER_WHEN_LOWER = ("spot_shock", "vol_shock_up", "vol_shock_down", "short_min", "im_factor")
+RECENT_SEC = 7 * DAY  # "recent" realised vol: the last week
 SUMMARY = (  # the evidence kept in the review history
     "coverage_achieved",
     "worst_position_exceedance",
@@ -92,6 +105,8 @@ class CommitteeConfig:
     retry_after_sec: int = HOUR  # wait after a failed execution before trying again
     max_execution_attempts: int = 3  # then the proposal is abandoned and the group freed
     seed: int = 0  # review k simulates with seed + k
+    apc: bool = True  # hold margins in stress (module docstring)
+    hold_after_exceedance_days: float = 7.0  # no loosening this long after an exceedance
 
     def __post_init__(self) -> None:
         self.validate()
@@ -114,6 +129,7 @@ class CommitteeConfig:
             "grace_period_sec": (0, 365 * DAY),
             "retry_after_sec": (0, 365 * DAY),
             "max_execution_attempts": (1, 1_000),
+            "hold_after_exceedance_days": (0.0, 365.0),
         }
         for name, (lo, hi) in checks.items():
             value = getattr(self, name)
@@ -172,10 +188,12 @@ class Review:
 
     time: int
     n_returns: int
-    targets: dict[str, ParamGroup] = field(default_factory=dict)  # the design's targets
+    # the committee's targets: the design's, after the APC floor and hold (notes say which)
+    targets: dict[str, ParamGroup] = field(default_factory=dict)
     proposed: dict[str, ParamGroup] = field(default_factory=dict)  # the steps proposed
     before: dict[str, ParamGroup] = field(default_factory=dict)  # in force when proposed
     held: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fields in min_interval
+    apc_held: dict[str, tuple[str, ...]] = field(default_factory=dict)  # not loosened (APC)
     dead_banded: dict[str, tuple[str, ...]] = field(default_factory=dict)
     evidence: dict[str, float] = field(default_factory=dict)  # summary (SUMMARY keys)
     notes: tuple[str, ...] = ()
@@ -202,6 +220,7 @@ class Analysis:
     liquidation: LiquidationParams | None
     targets: DesignTargets
     kappa: float
+    apc_hold: str | None = None  # why margins may not be loosened now (None: they may)
 
     def run(self) -> Proposal | str:
         """The design's proposal, or why there is none."""
@@ -228,8 +247,11 @@ class RiskCommittee:
     `executed` or `execution_failed` after an execution. Until then the group is busy.
     """
 
-    def __init__(self, config: CommitteeConfig | None = None):
+    def __init__(
+        self, config: CommitteeConfig | None = None, long_history: LongHistory | None = None
+    ):
         self.config = config or CommitteeConfig()
+        self.long_history = long_history
         self.last_review: int | None = None
         self.pending: set[str] = set()  # proposed, not yet confirmed queued
         self.queued: dict[str, QueuedProposal] = {}
@@ -350,6 +372,13 @@ class RiskCommittee:
             lar_paths=cfg.lar_paths,
         )
         self.pending.update(free)  # busy until finish_review says what was proposed
+        margin = cast(MarginParams | None, current.get("margin"))
+        hold = None
+        if cfg.apc and margin is not None:
+            hold = loosening_hold(
+                now, timestamps, prices, iv, margin.spot_shock, cfg.horizon_sec,
+                cfg.sample_sec, cfg.hold_after_exceedance_days * DAY,
+            )  # fmt: skip
         return Analysis(
             time=now,
             n_returns=n,
@@ -359,10 +388,11 @@ class RiskCommittee:
             dt_years=cfg.sample_sec / YEAR_SEC,
             latest_iv=_latest_iv(now, timestamps, iv),
             book=book,
-            margin=cast(MarginParams | None, current.get("margin")),
+            margin=margin,
             liquidation=cast(LiquidationParams | None, current.get("liquidation")),
             targets=targets,
             kappa=cfg.kappa,
+            apc_hold=hold,
         )
 
     def finish_review(
@@ -390,11 +420,18 @@ class RiskCommittee:
             n_returns=analysis.n_returns,
             targets=dict(outcome.groups()),
             evidence={k: float(evidence[k]) for k in SUMMARY if k in evidence},
-            notes=outcome.notes + analysis.busy_notes,
+            notes=outcome.notes
+            + analysis.busy_notes
+            + ((f"APC: margins not loosened: {analysis.apc_hold}",) if analysis.apc_hold else ()),
         )
         actions = []
         for g in analysis.free:
             target = outcome.groups()[g]
+            if g == "margin" and self.config.apc and self.long_history is not None:
+                target = self._floored(target, record)
+            if g == "margin" and analysis.apc_hold:
+                target = _not_looser(current[g], target, record)
+            record.targets[g] = target  # what the committee aims for, after APC
             action = self._step(g, current[g], target, rate_limits[g], last_update, now, record)
             if action is not None:
                 actions.append(replace(action, evidence=evidence))
@@ -403,6 +440,24 @@ class RiskCommittee:
                 self.pending.add(g)
         self.history.append(record)
         return actions
+
+    def _floored(self, target: ParamGroup, record: Review) -> ParamGroup:
+        """The margin target with spot_shock at least the long history's floor."""
+        assert self.long_history is not None
+        cfg, h = self.config, self.long_history
+        bound = MarginParams.FIELDS[0]
+        floor = min(
+            math.ceil(h.floor(cfg.horizon_sec, cfg.coverage) * 1e4) / 1e4,
+            float(bound.to_human(bound.hi)),
+        )
+        if cast(MarginParams, target).spot_shock >= floor:
+            return target
+        record.notes += (
+            f"APC floor: spot_shock {cast(MarginParams, target).spot_shock:.4f} -> {floor:.4f}, "
+            f"the {cfg.coverage:.1%} {cfg.horizon_sec / HOUR:g} h loss over {h.years:.1f} "
+            f"years of {h.source or 'the long history'}",
+        )
+        return replace(cast(MarginParams, target), spot_shock=floor)
 
     def _step(
         self,
@@ -515,6 +570,64 @@ class RiskCommittee:
         q = self.queued.pop(group)
         self.abandoned.append((q, why))
         log.warning("risk committee: proposal %s (%s) abandoned: %s", q.pid, group, why)
+
+
+# --- anti-procyclicality ---
+
+
+def loosening_hold(
+    now: int,
+    timestamps: Any,
+    prices: Any,
+    iv: Any,
+    spot_shock: float,
+    horizon_sec: int,
+    sample_sec: int,
+    exceedance_sec: float,
+) -> str | None:
+    """Why margins may not be loosened at `now`, or None (the module docstring's rule).
+
+    Long-run levels use all the history up to now; recent realised vol the last RECENT_SEC.
+    """
+    every = sample_returns(now, timestamps, prices, math.inf, sample_sec)
+    per_year = math.sqrt(YEAR_SEC / sample_sec)
+    recent_n = int(RECENT_SEC // sample_sec)
+    if len(every) >= 2 * recent_n:
+        recent, long_run = np.std(every[-recent_n:]) * per_year, np.std(every) * per_year
+        if recent > long_run:
+            return f"realised vol {recent:.0%} (last week) above its long-run {long_run:.0%}"
+    if iv is not None:
+        t, v = np.asarray(timestamps, dtype=float), np.asarray(iv, dtype=float)
+        ok = (t <= now) & np.isfinite(v) & (v > 0)
+        latest = _latest_iv(now, timestamps, iv)
+        if latest is not None and latest > float(np.mean(v[ok])):
+            return f"implied vol {latest:.0%} above its long-run mean {float(np.mean(v[ok])):.0%}"
+    steps = max(1, int(round(horizon_sec / sample_sec)))
+    window = (
+        every[-int(exceedance_sec // sample_sec) - steps :] if exceedance_sec > 0 else every[:0]
+    )
+    if len(window) >= steps:
+        c = np.concatenate(([0.0], np.cumsum(window)))
+        moves = c[steps:] - c[:-steps]
+        worst = max(-math.expm1(moves.min()), math.expm1(moves.max()))
+        if worst > spot_shock:
+            return (
+                f"a {horizon_sec / HOUR:g} h loss of {worst:.1%} beat spot_shock "
+                f"{spot_shock:.1%} within the last {exceedance_sec / DAY:g} days"
+            )
+    return None
+
+
+def _not_looser(current: ParamGroup, target: ParamGroup, record: Review) -> ParamGroup:
+    """The target with every LOOSER_WHEN_LOWER field that would fall kept at its value."""
+    keep = {
+        name: getattr(current, name)
+        for name in LOOSER_WHEN_LOWER
+        if getattr(target, name) < getattr(current, name)
+    }
+    if keep:
+        record.apc_held[current.NAME] = tuple(keep)
+    return replace(cast(MarginParams, target), **keep)
 
 
 # --- data ---

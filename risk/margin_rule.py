@@ -187,7 +187,7 @@ class Prepared:
         floor = 0.0
         if fit.history_start >= 0 and fit.index - fit.history_start >= 10 * horizon:
             sums = apc_tools.horizon_sums(returns[fit.history_start : fit.index], horizon)
-            floor = _shock_of(np.sort(sums), settings.coverage)
+            floor = apc_tools.quantile_shock(sums, settings.coverage)
         ceiling = CEILING
         past = apc_tools.horizon_sums(returns[: fit.index], horizon)
         if settings.ceiling_multiple > 0 and len(past):
@@ -238,7 +238,7 @@ def margin_at(
             + "; ".join(f"{k}: {v}" for k, v in fit.left_out.items())
             + ")"
         )
-    shocks = {name: _shock_of(d, c) for name, d in draws.items()}
+    shocks = {name: apc_tools.quantile_shock(d, c) for name, d in draws.items()}
     recent = max(20, int(round(7 * DAY / (dt * YEAR_SEC))))
     rv = float(np.std(returns[t - recent : t]) / math.sqrt(dt))
     if settings.weighting == "equal":
@@ -282,13 +282,6 @@ def bates_variance_now(model: Any, returns: np.ndarray, dt: float) -> float:
     w = np.exp(-model.kappa * dt * np.arange(n)[::-1])
     v = float(w @ (r * r) / w.sum()) / dt
     return float(np.clip(v, model.theta / 25.0, min(25.0 * model.theta, 5.0)))
-
-
-def _shock_of(sorted_r: np.ndarray, coverage: float) -> float:
-    """The larger side's coverage quantile of the loss, from sorted horizon log returns."""
-    lo = float(np.quantile(sorted_r, 1.0 - coverage))
-    hi = float(np.quantile(sorted_r, coverage))
-    return max(-math.expm1(lo), math.expm1(hi), 0.0)
 
 
 def _mixture_shock(sorted_rows: list[np.ndarray], weights: np.ndarray, coverage: float) -> float:

@@ -34,6 +34,9 @@ class SimConfig:
     governance: bool = True
     governance_every_hours: int = 24
     history_hours: int = 24 * 30  # calm market before the run, the committee's first data
+    # the asset's long past for the committee's long-lookback floor (a price file, relative
+    # to the project; "" for none): real ETH daily closes 2017-2025 (data/market/SOURCES.md)
+    long_history: str = "data/market/ETHUSDT_1h_binance_2017-2025_23h_bars.csv"
     writer_capital: float = 20_000.0  # USDC each
     trader_capital: float = 20_000.0
     liquidator_capital: float = 2_000_000.0
@@ -126,6 +129,10 @@ class SimConfig:
         ):
             if not isinstance(getattr(self, name), int):
                 raise SimConfigError(f"{name} = {getattr(self, name)!r}: expected an integer")
+        if not isinstance(self.long_history, str):
+            raise SimConfigError(
+                f'long_history = {self.long_history!r}: expected a price file path or ""'
+            )
         for name in ("governance", "pool_hedger"):
             if not isinstance(getattr(self, name), bool):
                 raise SimConfigError(f"{name} = {getattr(self, name)!r}: expected true or false")

@@ -84,6 +84,7 @@ class OptionsMarketModel(mesa.Model):
         keys: list[str],
         seed: int | None = None,
         history: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        long_history: Any = None,
     ):
         super().__init__(rng=seed)
         cfg.validate()
@@ -187,7 +188,8 @@ class OptionsMarketModel(mesa.Model):
             from agents.governance import GovernanceAgent
 
             committee = RiskCommittee(
-                CommitteeConfig(review_every_hours=cfg.governance_every_hours, seed=seed or 0)
+                CommitteeConfig(review_every_hours=cfg.governance_every_hours, seed=seed or 0),
+                long_history,  # risk.apc.LongHistory: the long-lookback floor (or None)
             )
             self.governance = GovernanceAgent(self, admin, committee)
         for a in self.agents:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,11 +27,12 @@ import pandas as pd
 
 from onchain.deployment import LOCAL_CONFIG, ConfigError, DeployConfig
 from onchain.session import Chain, FundingError, open_chain
+from risk.apc import LongHistory
 from risk.units import HOUR
 from sims.config import SimConfig, SimConfigError
 from sims.market_path import MarketPath
 from sims.model import OptionsMarketModel
-from sims.project import compiled_project
+from sims.project import ROOT, compiled_project
 from sims.report import review_rows
 
 NETWORKS = {"anvil": "ethereum:local:foundry", "embedded": "ethereum:local:test"}
@@ -56,6 +58,7 @@ class RunPlan:
     history: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     deploy: DeployConfig
     project: Any
+    long_history: LongHistory | None = None  # the committee's long-lookback floor
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,16 @@ def plan_run(
     if chain not in NETWORKS:
         raise SimConfigError(f"chain = {chain!r} outside allowed values {sorted(NETWORKS)}")
     path, history = market_path(cfg, seed)
-    return RunPlan(cfg, seed, chain, path, history, deploy_config(params), compiled_project())
+    return RunPlan(
+        cfg,
+        seed,
+        chain,
+        path,
+        history,
+        deploy_config(params),
+        compiled_project(),
+        long_history_of(cfg),
+    )
 
 
 def open_run(plan: RunPlan, provider: Any) -> OpenRun:
@@ -152,7 +164,14 @@ def run_simulation(
         model: OptionsMarketModel | None = None
         try:
             model = OptionsMarketModel(
-                run.chain, cfg, plan.path, run.admin, run.keys, seed=seed, history=plan.history
+                run.chain,
+                cfg,
+                plan.path,
+                run.admin,
+                run.keys,
+                seed=seed,
+                history=plan.history,
+                long_history=plan.long_history,
             )
             t_setup = time.perf_counter() - t0
             for i in range(cfg.steps):
@@ -233,6 +252,27 @@ def deploy_config(params: dict[str, dict[str, float]] | None) -> DeployConfig:
         return DeployConfig.from_dict({**data, "params": merged})
     except ConfigError as exc:
         raise SimConfigError(f"params: {exc}") from None
+
+
+def long_history_of(cfg: SimConfig) -> LongHistory | None:
+    """cfg.long_history read (None when governance is off or it is "").
+
+    Raises:
+        SimConfigError: the file is missing or not a price file, naming it.
+    """
+    if not cfg.governance or not cfg.long_history:
+        return None
+    from risk.market_data import read_prices
+
+    path = Path(cfg.long_history)
+    path = path if path.is_absolute() else ROOT / path
+    if not path.is_file():
+        raise SimConfigError(f"long_history: no such file {path}")
+    try:
+        hist = read_prices(path)
+    except ValueError as exc:
+        raise SimConfigError(f"long_history: {path.name}: {exc}") from None
+    return LongHistory(hist.log_returns, hist.dt, path.name)
 
 
 def _history(cfg: SimConfig, seed: int, path: MarketPath) -> Any:

@@ -134,7 +134,14 @@ class DashboardModel(OptionsMarketModel):
             run = open_run(plan, provider)
             self._chain = run.chain
             super().__init__(
-                run.chain, cfg, plan.path, run.admin, run.keys, seed=seed, history=plan.history
+                run.chain,
+                cfg,
+                plan.path,
+                run.admin,
+                run.keys,
+                seed=seed,
+                history=plan.history,
+                long_history=plan.long_history,
             )
         except BaseException:
             self._close()

@@ -71,3 +71,20 @@ def test_apc_settings_refuse_values_outside_their_range(field, value):
 
 def test_apc_off_turns_every_tool_off():
     assert not APC.off().on and APC().on
+
+
+def test_long_history_floor_is_the_two_sided_horizon_quantile():
+    from risk.apc import LongHistory, quantile_shock
+
+    g = np.random.default_rng(4)
+    r = g.standard_t(4, 3_000) * 0.03
+    day = LongHistory(r, 1 / 365, "t4 daily")
+    sums = horizon_sums(r, 1)
+    assert day.floor(86_400, 0.995) == quantile_shock(sums, 0.995)
+    assert day.floor(3_600, 0.995) == day.floor(86_400, 0.995)  # at least one return
+    assert day.floor(3 * 86_400, 0.995) == quantile_shock(horizon_sums(r, 3), 0.995)
+    lo, hi = np.quantile(sums, [0.005, 0.995])
+    assert quantile_shock(sums, 0.995) == max(-np.expm1(lo), np.expm1(hi))
+    assert day.years == pytest.approx(3_000 / 365)
+    with pytest.raises(ValueError, match="long history short: 50 horizon returns"):
+        LongHistory(r[:50], 1 / 365, "short").floor(86_400, 0.995)

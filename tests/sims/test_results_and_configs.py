@@ -174,3 +174,21 @@ def test_summarise__day_length_follows_the_step():
     quarter_day = report.summarise(steps, {"step_seconds": 21_600})
     assert hourly["liquidations_at_risk_24h_usd"] == 5.0  # all five hours in one day
     assert quarter_day["liquidations_at_risk_24h_usd"] == 4.0  # four 6-hour steps a day
+
+
+def test_long_history__default_is_the_shipped_eth_closes_and_bad_files_are_named(tmp_path):
+    from sims.runner import long_history_of
+
+    h = long_history_of(SimConfig())
+    assert h is not None and h.years > 8 and h.source.startswith("ETHUSDT_1h_binance_2017")
+    assert 0.1 < h.floor(86_400, 0.995) < 0.5
+    assert long_history_of(SimConfig(long_history="")) is None
+    assert long_history_of(SimConfig(governance=False)) is None
+    with pytest.raises(SimConfigError, match="long_history: no such file"):
+        long_history_of(SimConfig(long_history=str(tmp_path / "nope.csv")))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,price\n1,2\n1,3\n5,4\n")
+    with pytest.raises(SimConfigError, match="long_history: .*bad.csv"):
+        long_history_of(SimConfig(long_history=str(bad)))
+    with pytest.raises(SimConfigError, match="long_history = 3"):
+        SimConfig(long_history=3).validate()  # type: ignore[arg-type]
