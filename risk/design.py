@@ -199,17 +199,67 @@ def design(
             f"coverage {targets.coverage} not reached even at the largest spot_shock "
             f"{margin.spot_shock}: the worst position exceeds its MM with probability {worst:.4f}"
         )
+    smallest = FIELD_BOUNDS["spot_shock"]
+    degenerate = coverage_ok and margin.spot_shock <= smallest.lo / smallest.scale
+    if degenerate:
+        notes.append(degenerate_note(margin.spot_shock))
     liq, liq_evidence = liquidation_design(margin, liquidation, book, targets)
     limits, pool_evidence = _limits(moves, book, targets)
+    notes.extend(limit_notes(limits, pool_evidence, book, targets))
     evidence = {
         "coverage_target": targets.coverage,
         "worst_position_exceedance": worst,
-        "coverage_achieved": 1.0 - worst,
+        # not a result when the book does not constrain the shock (degenerate_note)
+        "coverage_achieved": math.nan if degenerate else 1.0 - worst,
+        "degenerate": float(degenerate),
         **pool_evidence,
         **liq_evidence,
         **liquidations_at_risk(book, margin, draws, targets),
     }
     return Proposal(margin, liq, limits, evidence, tuple(notes))
+
+
+def degenerate_note(shock: float) -> str:
+    return (
+        f"degenerate review: every position is covered at the smallest spot_shock ({shock}), "
+        "so the book says nothing about the shock (no coverage figure; typically no book "
+        "at risk, or only far out-of-the-money positions); the spot_shock comes from the "
+        "floors, not from this design"
+    )
+
+
+def limit_notes(
+    limits: Limits, evidence: dict[str, float], book: Book, targets: DesignTargets
+) -> list[str]:
+    """How the OI caps follow from the book, the pool's NAV and the ES budget, and a
+    warning when the book already holds more than a cap."""
+    nav = targets.pool_nav
+    es_unit = (
+        evidence["book_pool_es_share_of_nav"] * nav / max(evidence["book_open_interest"], 1e-12)
+    )
+    es_series = evidence["worst_series_es_per_contract_usd"]
+    notes = [
+        f"total_oi_cap {limits.total_oi_cap:,.1f} = ES budget {targets.es_share:.0%} of NAV "
+        f"{nav:,.0f} USD / the pool's {targets.coverage:.1%} ES per contract of the book's "
+        f"mix {es_unit:,.2f} USD",
+        f"series_oi_cap {limits.series_oi_cap:,.1f} = {targets.series_es_share:.0%} of NAV / "
+        f"the worst single series' ES per contract {es_series:,.2f} USD",
+    ]
+    net = np.zeros(len(book.strike))
+    np.add.at(net, book.series_idx.ravel(), book.size.ravel())
+    oi, largest = float(np.abs(net).sum()), float(np.abs(net).max()) if len(net) else 0.0
+    if oi > limits.total_oi_cap:
+        notes.append(
+            f"warning: the book already holds {oi:,.1f} contracts of open interest, above the "
+            f"proposed total_oi_cap {limits.total_oi_cap:,.1f}: new risk would be refused "
+            "until it runs off (existing positions are not cut)"
+        )
+    if largest > limits.series_oi_cap:
+        notes.append(
+            f"warning: the book's largest series holds {largest:,.1f} contracts, above the "
+            f"proposed series_oi_cap {limits.series_oi_cap:,.1f}"
+        )
+    return notes
 
 
 @dataclass(frozen=True)

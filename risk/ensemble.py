@@ -249,7 +249,8 @@ def design_ensemble(
     evidence.update(
         {
             "worst_position_exceedance": worst,
-            "coverage_achieved": 1.0 - worst,
+            # a degenerate design (risk.design.degenerate_note) has no coverage figure
+            "coverage_achieved": math.nan if base.evidence["degenerate"] else 1.0 - worst,
             **liq_evidence,
             **liquidations_at_risk(book, margin, draws, targets),
         }

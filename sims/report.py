@@ -357,6 +357,12 @@ def review_rows(history: list[Any], start: int) -> list[dict[str, Any]]:
                 "proposed": "; ".join(changes),
                 "held": ", ".join(held),  # changed on-chain within the min interval
                 "dead_banded": ", ".join(banded),  # a move too small to propose
+                # anti-procyclicality at work: the floor, and margins not loosened in stress
+                "apc": "; ".join(n for n in r.notes if n.startswith("APC")),
+                # what makes a review's figures weaker than they look
+                "warnings": "; ".join(
+                    n for n in r.notes if n.startswith(("degenerate", "warning:"))
+                ),
             }
         )
     return rows

@@ -241,3 +241,32 @@ def test_proposal__changes__lists_only_what_differs():
     assert "spot_shock" in set(changes["field"])
     assert "spot_steps" not in set(changes["field"])  # the grid is kept
     assert "target_buffer" not in set(changes["field"])
+
+
+def test_design__book_that_does_not_constrain_the_shock__degenerate_not_coverage_one():
+    """Only a far out-of-the-money option a day from expiry: every position is covered at
+    the smallest spot_shock. The design says so instead of reporting coverage 1.0."""
+    far = _one_series_book(3.0, 1.0, True, -1.0)
+    proposal = design(GBM(0.0, 0.5), far, targets=FAST)
+    assert proposal.margin.spot_shock == 0.01
+    assert math.isnan(proposal.evidence["coverage_achieved"])
+    assert proposal.evidence["degenerate"] == 1.0
+    assert any(n.startswith("degenerate review: every position is covered") for n in proposal.notes)
+    near = design(GBM(0.0, 0.5), _one_series_book(1.0, 7.0, True, -1.0), targets=FAST)
+    assert near.evidence["degenerate"] == 0.0 and near.evidence["coverage_achieved"] >= 0.995
+
+
+def test_design__oi_caps__explained_and_a_book_above_them_is_warned():
+    proposal = design(GBM(0.0, 0.7), BOOK, targets=replace(FAST, pool_nav=1_000.0))
+    e = proposal.evidence
+    total = next(n for n in proposal.notes if n.startswith("total_oi_cap"))
+    assert "ES budget 10% of NAV 1,000 USD" in total
+    es_unit = e["book_pool_es_share_of_nav"] * 1_000.0 / e["book_open_interest"]
+    assert proposal.limits.total_oi_cap == pytest.approx(0.10 * 1_000.0 / es_unit, rel=1e-6)
+    assert e["book_open_interest"] > proposal.limits.total_oi_cap
+    assert any(
+        n.startswith("warning: the book already holds") and "above the proposed total_oi_cap" in n
+        for n in proposal.notes
+    )
+    rich = design(GBM(0.0, 0.7), BOOK, targets=replace(FAST, pool_nav=1e12))
+    assert not any(n.startswith("warning:") for n in rich.notes)
