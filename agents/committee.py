@@ -20,7 +20,10 @@ towards the target that the chain will accept when the change executes
   `hold_after_exceedance_days`. Tightening is never held back;
 - the long-lookback floor (EMIR RTS 153/2013 art. 28(c)): given the asset's long past
   (risk.apc.LongHistory, e.g. years of daily closes), spot_shock is never proposed below
-  the coverage quantile of its horizon losses, however calm the committee's own window.
+  the coverage quantile of its horizon losses, however calm the committee's own window;
+  with an implied vol index in that past (e.g. DVOL), vol_shock_up and vol_shock_down are
+  never below the coverage quantiles of its horizon rises and falls: the vol shocks come
+  from the market's implied-vol history, not from a fixed minimum.
 
 A group with a proposal in flight (sent, queued on the timelock and not executed) is never
 proposed again until that proposal is executed, abandoned or expired. The change takes
@@ -442,22 +445,35 @@ class RiskCommittee:
         return actions
 
     def _floored(self, target: ParamGroup, record: Review) -> ParamGroup:
-        """The margin target with spot_shock at least the long history's floor."""
+        """The margin target with spot_shock at least the long history's floor, and the vol
+        shocks at least its implied-vol history's (when it has one)."""
         assert self.long_history is not None
         cfg, h = self.config, self.long_history
-        bound = MarginParams.FIELDS[0]
-        floor = min(
-            math.ceil(h.floor(cfg.horizon_sec, cfg.coverage) * 1e4) / 1e4,
-            float(bound.to_human(bound.hi)),
-        )
-        if cast(MarginParams, target).spot_shock >= floor:
-            return target
-        record.notes += (
-            f"APC floor: spot_shock {cast(MarginParams, target).spot_shock:.4f} -> {floor:.4f}, "
-            f"the {cfg.coverage:.1%} {cfg.horizon_sec / HOUR:g} h loss over {h.years:.1f} "
-            f"years of {h.source or 'the long history'}",
-        )
-        return replace(cast(MarginParams, target), spot_shock=floor)
+        what = f"{cfg.coverage:.1%} {cfg.horizon_sec / HOUR:g} h"
+        floors = {
+            "spot_shock": (
+                h.floor(cfg.horizon_sec, cfg.coverage),
+                f"the {what} loss over {h.years:.1f} years of {h.source or 'the long history'}",
+            )
+        }
+        vol = h.vol_floor(cfg.horizon_sec, cfg.coverage)
+        if vol is not None:
+            why = f"the {what} move of the implied vol index {h.vol_source}"
+            floors["vol_shock_up"] = (vol[0], why)
+            floors["vol_shock_down"] = (vol[1], why)
+        margin = cast(MarginParams, target)
+        raised: dict[str, Any] = {}
+        for f in MarginParams.FIELDS:
+            if f.name not in floors:
+                continue
+            value, why = floors[f.name]
+            floor = min(math.ceil(value * 1e4) / 1e4, float(f.to_human(f.hi)))
+            if getattr(margin, f.name) < floor:
+                record.notes += (
+                    f"APC floor: {f.name} {getattr(margin, f.name):.4f} -> {floor:.4f}, {why}",
+                )
+                raised[f.name] = floor
+        return replace(margin, **raised)
 
     def _step(
         self,

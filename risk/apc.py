@@ -85,11 +85,15 @@ def quantile_shock(horizon_log_returns: Any, coverage: float) -> float:
 
 @dataclass(frozen=True)
 class LongHistory:
-    """An asset's long past (e.g. years of daily closes) for the long-lookback floor."""
+    """An asset's long past (e.g. years of daily closes, and of a 30-day implied vol index
+    such as Deribit's DVOL) for the long-lookback floors."""
 
     log_returns: np.ndarray
     dt: float  # years per return
     source: str = ""
+    vol_index: np.ndarray | None = None  # implied vol levels, oldest first
+    vol_dt: float = 1.0 / 365.0  # years between vol_index levels
+    vol_source: str = ""
 
     @property
     def years(self) -> float:
@@ -105,6 +109,25 @@ class LongHistory:
                 f"long history {self.source}: {len(sums)} horizon returns, need at least 100"
             )
         return quantile_shock(sums, coverage)
+
+    def vol_floor(self, horizon_sec: float, coverage: float) -> tuple[float, float] | None:
+        """(up, down): the coverage quantiles of the implied vol's relative rise and fall over
+        the horizon (ratios IV(t + H) / IV(t), H rounded to whole levels, at least one),
+        the vol shocks a margin needs to cover the market's own repricing of vol; None
+        without a vol index."""
+        if self.vol_index is None:
+            return None
+        v = np.asarray(self.vol_index, dtype=float)
+        k = max(1, int(round(horizon_sec / (self.vol_dt * YEAR_SEC))))
+        if len(v) - k < 100:
+            raise ValueError(
+                f"vol history {self.vol_source}: {max(len(v) - k, 0)} horizon ratios, need "
+                "at least 100"
+            )
+        ratio = v[k:] / v[:-k]
+        up = float(np.quantile(ratio, coverage)) - 1.0
+        down = 1.0 - float(np.quantile(ratio, 1.0 - coverage))
+        return max(up, 0.0), max(down, 0.0)
 
 
 def stressed_window(returns: np.ndarray, window: int) -> tuple[int, int]:

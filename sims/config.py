@@ -37,6 +37,8 @@ class SimConfig:
     # the asset's long past for the committee's long-lookback floor (a price file, relative
     # to the project; "" for none): real ETH daily closes 2017-2025 (data/market/SOURCES.md)
     long_history: str = "data/market/ETHUSDT_1h_binance_2017-2025_23h_bars.csv"
+    # and of its implied vol (a vol index file such as Deribit's DVOL; "" for none)
+    long_vol_history: str = "data/market/ETH_DVOL_daily_deribit_2021-2022.csv"
     writer_capital: float = 20_000.0  # USDC each
     trader_capital: float = 20_000.0
     liquidator_capital: float = 2_000_000.0

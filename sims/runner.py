@@ -28,7 +28,7 @@ import pandas as pd
 from onchain.deployment import LOCAL_CONFIG, ConfigError, DeployConfig
 from onchain.session import Chain, FundingError, open_chain
 from risk.apc import LongHistory
-from risk.units import HOUR
+from risk.units import HOUR, YEAR_SEC
 from sims.config import SimConfig, SimConfigError
 from sims.market_path import MarketPath
 from sims.model import OptionsMarketModel
@@ -255,24 +255,39 @@ def deploy_config(params: dict[str, dict[str, float]] | None) -> DeployConfig:
 
 
 def long_history_of(cfg: SimConfig) -> LongHistory | None:
-    """cfg.long_history read (None when governance is off or it is "").
+    """cfg.long_history (and cfg.long_vol_history) read; None when governance is off or
+    long_history is "".
 
     Raises:
-        SimConfigError: the file is missing or not a price file, naming it.
+        SimConfigError: a file is missing or not in its format, naming the setting and file.
     """
     if not cfg.governance or not cfg.long_history:
         return None
-    from risk.market_data import read_prices
+    from risk.market_data import read_prices, read_vol_index
 
-    path = Path(cfg.long_history)
+    hist = _read_setting("long_history", cfg.long_history, read_prices)
+    vol = None
+    if cfg.long_vol_history:
+        vol = _read_setting("long_vol_history", cfg.long_vol_history, read_vol_index)
+    return LongHistory(
+        hist.log_returns,
+        hist.dt,
+        Path(cfg.long_history).name,
+        None if vol is None else np.asarray(vol.close, dtype=float),
+        1.0 / 365.0 if vol is None else float(np.median(np.diff(vol.timestamp))) / YEAR_SEC,
+        Path(cfg.long_vol_history).name,
+    )
+
+
+def _read_setting(name: str, value: str, reader: Callable[[Path], Any]) -> Any:
+    path = Path(value)
     path = path if path.is_absolute() else ROOT / path
     if not path.is_file():
-        raise SimConfigError(f"long_history: no such file {path}")
+        raise SimConfigError(f"{name}: no such file {path}")
     try:
-        hist = read_prices(path)
+        return reader(path)
     except ValueError as exc:
-        raise SimConfigError(f"long_history: {path.name}: {exc}") from None
-    return LongHistory(hist.log_returns, hist.dt, path.name)
+        raise SimConfigError(f"{name}: {path.name}: {exc}") from None
 
 
 def _history(cfg: SimConfig, seed: int, path: MarketPath) -> Any:

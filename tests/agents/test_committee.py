@@ -381,3 +381,25 @@ def test_review__long_history_floor__spot_shock_never_below_it(committee_book):
     assert MarginParams().spot_shock < up <= floor
     assert up == pytest.approx(MarginParams().spot_shock * (1 + RATE.max_rel_change), rel=1e-6)
     assert any(n.startswith("APC floor: spot_shock") and "wild" in n for n in records[True].notes)
+
+
+def test_review__vol_history_floor__vol_shocks_from_the_implied_vol_index(committee_book):
+    """With an implied vol index in the long past, a calm window cannot take the vol shocks
+    below the index's own 99.5% daily rise and fall."""
+    from risk.apc import LongHistory
+
+    end = T0 + CALM_HOURS * HOUR
+    ts, spots, ivs = price_history(end)
+    ts, spots, ivs = ts[: CALM_HOURS + 1], spots[: CALM_HOURS + 1], ivs[: CALM_HOURS + 1]
+    g = np.random.default_rng(5)
+    index = 0.7 * np.exp(np.cumsum(g.normal(0, 0.12, 1_000)))  # a jumpy vol index
+    calm = np.random.default_rng(2).normal(0, 0.01, 2_000)
+    h = LongHistory(calm, 1 / 365, "calm", index, 1 / 365, "jumpy-iv")
+    up, down = h.vol_floor(DAY, 0.995)
+    current = {**defaults(), "margin": MarginParams(vol_shock_up=0.1, vol_shock_down=0.05)}
+    committee = RiskCommittee(CommitteeConfig(**FAST), h)
+    committee.review(end, ts, spots, ivs, committee_book, current, limits_of(), {}, NAV)
+    record = committee.history[-1]
+    assert record.targets["margin"].vol_shock_up >= up > 0.1
+    assert record.targets["margin"].vol_shock_down >= down > 0.05
+    assert any(n.startswith("APC floor: vol_shock_up") and "jumpy-iv" in n for n in record.notes)

@@ -88,3 +88,20 @@ def test_long_history_floor_is_the_two_sided_horizon_quantile():
     assert day.years == pytest.approx(3_000 / 365)
     with pytest.raises(ValueError, match="long history short: 50 horizon returns"):
         LongHistory(r[:50], 1 / 365, "short").floor(86_400, 0.995)
+
+
+def test_long_history_vol_floor_is_the_vol_index_ratio_quantiles():
+    from risk.apc import LongHistory
+
+    g = np.random.default_rng(6)
+    iv = 0.6 * np.exp(np.cumsum(g.normal(0, 0.05, 800)))
+    h = LongHistory(np.zeros(500), 1 / 365, "flat", iv, 1 / 365, "iv")
+    up, down = h.vol_floor(86_400, 0.99)
+    ratio = iv[1:] / iv[:-1]
+    assert up == pytest.approx(np.quantile(ratio, 0.99) - 1)
+    assert down == pytest.approx(1 - np.quantile(ratio, 0.01))
+    week = h.vol_floor(7 * 86_400, 0.99)
+    assert week[0] > up and week[1] > down  # vol moves more over a week than a day
+    assert LongHistory(np.zeros(500), 1 / 365).vol_floor(86_400, 0.99) is None
+    with pytest.raises(ValueError, match="vol history short: 49 horizon ratios"):
+        LongHistory(np.zeros(500), 1 / 365, "", iv[:50], 1 / 365, "short").vol_floor(86_400, 0.99)

@@ -182,6 +182,9 @@ def test_long_history__default_is_the_shipped_eth_closes_and_bad_files_are_named
     h = long_history_of(SimConfig())
     assert h is not None and h.years > 8 and h.source.startswith("ETHUSDT_1h_binance_2017")
     assert 0.1 < h.floor(86_400, 0.995) < 0.5
+    up, down = h.vol_floor(86_400, 0.995)
+    assert 0.1 < up < 0.5 and 0.05 < down < 0.3 and h.vol_source.startswith("ETH_DVOL")
+    assert long_history_of(SimConfig(long_vol_history="")).vol_index is None
     assert long_history_of(SimConfig(long_history="")) is None
     assert long_history_of(SimConfig(governance=False)) is None
     with pytest.raises(SimConfigError, match="long_history: no such file"):
@@ -190,5 +193,7 @@ def test_long_history__default_is_the_shipped_eth_closes_and_bad_files_are_named
     bad.write_text("timestamp,price\n1,2\n1,3\n5,4\n")
     with pytest.raises(SimConfigError, match="long_history: .*bad.csv"):
         long_history_of(SimConfig(long_history=str(bad)))
+    with pytest.raises(SimConfigError, match="long_vol_history: no such file"):
+        long_history_of(SimConfig(long_vol_history=str(tmp_path / "nope.csv")))
     with pytest.raises(SimConfigError, match="long_history = 3"):
         SimConfig(long_history=3).validate()  # type: ignore[arg-type]
