@@ -199,10 +199,9 @@ def design(
             f"coverage {targets.coverage} not reached even at the largest spot_shock "
             f"{margin.spot_shock}: the worst position exceeds its MM with probability {worst:.4f}"
         )
-    smallest = FIELD_BOUNDS["spot_shock"]
-    degenerate = coverage_ok and margin.spot_shock <= smallest.lo / smallest.scale
+    degenerate = coverage_ok and is_degenerate(margin.spot_shock, worst)
     if degenerate:
-        notes.append(degenerate_note(margin.spot_shock))
+        notes.append(degenerate_note(margin.spot_shock, worst))
     liq, liq_evidence = liquidation_design(margin, liquidation, book, targets)
     limits, pool_evidence = _limits(moves, book, targets)
     notes.extend(limit_notes(limits, pool_evidence, book, targets))
@@ -219,12 +218,24 @@ def design(
     return Proposal(margin, liq, limits, evidence, tuple(notes))
 
 
-def degenerate_note(shock: float) -> str:
+def is_degenerate(shock: float, worst: float) -> bool:
+    """The book does not inform the shock: every position is covered at the smallest
+    spot_shock, or no draw at all exceeds any position's MM (the shock then covers the
+    positions' largest possible loss, e.g. long options' premium, not a quantile)."""
+    smallest = FIELD_BOUNDS["spot_shock"]
+    return shock <= smallest.lo / smallest.scale or worst == 0.0
+
+
+def degenerate_note(shock: float, worst: float) -> str:
+    why = (
+        "every position is covered at the smallest spot_shock"
+        if worst > 0.0
+        else "no draw exceeds any position's MM (the losses are bounded, e.g. long options)"
+    )
     return (
-        f"degenerate review: every position is covered at the smallest spot_shock ({shock}), "
-        "so the book says nothing about the shock (no coverage figure; typically no book "
-        "at risk, or only far out-of-the-money positions); the spot_shock comes from the "
-        "floors, not from this design"
+        f"degenerate review: {why} at spot_shock {shock}, so the book says nothing about "
+        "the coverage (no coverage figure; typically no book at risk, or only far "
+        "out-of-the-money or long positions); the spot_shock comes from the floors"
     )
 
 

@@ -43,8 +43,10 @@ from risk.design import (
     DesignTargets,
     Proposal,
     Revaluation,
+    degenerate_note,
     design,
     horizon_draws,
+    is_degenerate,
     liquidation_design,
     liquidations_at_risk,
     position_exceedance,
@@ -249,14 +251,17 @@ def design_ensemble(
     evidence.update(
         {
             "worst_position_exceedance": worst,
-            # a degenerate design (risk.design.degenerate_note) has no coverage figure
-            "coverage_achieved": math.nan if base.evidence["degenerate"] else 1.0 - worst,
+            # a degenerate design (risk.design.is_degenerate) has no coverage figure
+            "coverage_achieved": math.nan if is_degenerate(shock, worst) else 1.0 - worst,
+            "degenerate": float(is_degenerate(shock, worst)),
             **liq_evidence,
             **liquidations_at_risk(book, margin, draws, targets),
         }
     )
+    degenerate = (degenerate_note(shock, worst),) if is_degenerate(shock, worst) else ()
     notes = (
-        base.notes
+        tuple(n for n in base.notes if not n.startswith("degenerate"))
+        + degenerate
         + skipped
         + (
             f"spot_shock = mixture {base.margin.spot_shock:.4f} + {kappa} x divergence "
