@@ -184,6 +184,9 @@ def _print_model(
 def _calibrate_svi(path: Path) -> int:
     from risk.svi import butterfly_violations, calendar_violations, calibrate_surface, read_quotes
 
+    if path.is_file() and "instrument_name" in path.read_text().split("\n", 1)[0]:
+        return _calibrate_chain(path)
+
     surface = calibrate_surface(read_quotes(path))
     rows = []
     k_grid = np.linspace(-1.5, 1.5, 301)
@@ -205,6 +208,34 @@ def _calibrate_svi(path: Path) -> int:
     cal = calendar_violations(surface, k_grid)
     print(f"\n{len(surface.slices)} slices, {surface.n_dropped} quotes dropped (no implied vol)")
     print(f"calendar violations: {len(cal)} grid points")
+    return 0
+
+
+def _calibrate_chain(path: Path) -> int:
+    """SVI on an exchange option chain snapshot (risk.chain_fit), bid/ask-weighted."""
+    from risk.chain_fit import K_GRID, fit_chain
+    from risk.market_data import read_option_chain
+
+    chain = read_option_chain(path)
+    _, report, calendar = fit_chain(chain)
+    when = pd.Timestamp(chain.snapshot, unit="s")
+    print(
+        f"# SVI on {path.name}: {len(chain.strike)} options at {when:%Y-%m-%d %H:%M} UTC, "
+        f"out-of-the-money two-sided quotes, weights 1 / (ask - bid)^2 in vol\n"
+    )
+    _print_frame(report, floatfmt="{:.3g}")
+    lo, hi = K_GRID[0], K_GRID[-1]
+    print(
+        f"\ncalendar violations: {len(calendar)} points of the k grid [{lo:g}, {hi:g}] where "
+        "total variance falls with expiry"
+        + (
+            ""
+            if calendar.empty
+            else f" (largest {calendar['decrease'].max():.4g} between "
+            f"{365 * calendar.loc[calendar['decrease'].idxmax(), 't_short']:.1f} and "
+            f"{365 * calendar.loc[calendar['decrease'].idxmax(), 't_long']:.1f} days)"
+        )
+    )
     return 0
 
 

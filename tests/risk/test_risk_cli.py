@@ -246,3 +246,14 @@ def test_backtest_refuses_bad_input_in_one_line_and_writes_nothing(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_calibrate_svi__real_deribit_chain__fit_quality_per_expiry(capsys):
+    assert (
+        main(["calibrate", "svi", "data/market/ETH_deribit_chain_2025-11-22T0215Z_4_expiries.csv"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith("# SVI on ETH_deribit_chain_2025-11-22T0215Z_4_expiries.csv: 412 options")
+    assert "inside_bid_ask" in out and "rmse_vol_pts" in out
+    assert "calendar violations: 0 points" in out
