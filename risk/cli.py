@@ -1,8 +1,9 @@
-"""The risk engine's commands: `optsim margin`, `optsim calibrate`, `optsim design`.
+"""The risk engine's commands: `optsim margin`, `calibrate`, `design` and `backtest`.
 
     optsim margin POSITIONS --spot USD [--params FILE] [--out FILE.csv]
     optsim calibrate {gbm,merton,garch,bates,ensemble} PRICES.csv [--implied-vol X]
-    optsim calibrate svi QUOTES.csv
+    optsim calibrate svi QUOTES.csv|DERIBIT_CHAIN.csv
+    optsim calibrate kalman VOL_INDEX.csv   (e.g. Deribit's DVOL)
     optsim design PRICES.csv [--model ensemble|gbm|merton|garch|bates] [--positions FILE
                   --spot USD] [--coverage C] [--horizon-hours H] [--nav USD]
                   [--implied-vol X] [--params FILE] [--backtest] [--out FILE.json]
@@ -51,11 +52,12 @@ def add_commands(sub: Any) -> None:
     m.add_argument("--out", type=Path, default=None, help="write the table as CSV")
 
     c = sub.add_parser("calibrate", help="fit a tail model to prices, or SVI to quotes")
-    c.add_argument("model", choices=(*TAIL_MODELS, "ensemble", "svi"))
+    c.add_argument("model", choices=(*TAIL_MODELS, "ensemble", "svi", "kalman"))
     c.add_argument(
         "data",
         type=Path,
-        help="prices (timestamp,price[,iv], exchange klines or an OHLC/close CSV) or quotes (svi)",
+        help="prices (timestamp,price[,iv], exchange klines or an OHLC/close CSV), quotes or "
+        "a Deribit chain (svi), or a vol index such as DVOL (kalman)",
     )
     c.add_argument("--implied-vol", type=_positive_float("--implied-vol"), default=None)
 
@@ -136,6 +138,8 @@ def margin(args: argparse.Namespace) -> int:
 def calibrate(args: argparse.Namespace) -> int:
     if args.model == "svi":
         return _calibrate_svi(args.data)
+    if args.model == "kalman":
+        return _calibrate_kalman(args.data)
     from risk.market_data import read_prices
 
     hist = read_prices(args.data)
@@ -208,6 +212,20 @@ def _calibrate_svi(path: Path) -> int:
     cal = calendar_violations(surface, k_grid)
     print(f"\n{len(surface.slices)} slices, {surface.n_dropped} quotes dropped (no implied vol)")
     print(f"calendar violations: {len(cal)} grid points")
+    return 0
+
+
+def _calibrate_kalman(path: Path) -> int:
+    """The Kalman ATM-vol filter against a vol index, out of sample (risk.vol_tracking)."""
+    from risk.market_data import read_vol_index
+    from risk.vol_tracking import track_vol_index
+
+    out = track_vol_index(read_vol_index(path))
+    print(
+        f"# Kalman ATM-vol filter on {out.pop('source')}: noise fitted on the first "
+        f"{out.pop('days_fitted')} days, scored on the next {out.pop('days_scored')}\n"
+    )
+    _print_frame(pd.DataFrame({"metric": list(out), "value": list(out.values())}), "{:.4g}")
     return 0
 
 
