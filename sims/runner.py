@@ -163,16 +163,7 @@ def run_simulation(
         run = open_run(plan, provider)
         model: OptionsMarketModel | None = None
         try:
-            model = OptionsMarketModel(
-                run.chain,
-                cfg,
-                plan.path,
-                run.admin,
-                run.keys,
-                seed=seed,
-                history=plan.history,
-                long_history=plan.long_history,
-            )
+            model = OptionsMarketModel(**model_inputs(plan, run))
             t_setup = time.perf_counter() - t0
             for i in range(cfg.steps):
                 model.step()
@@ -209,6 +200,20 @@ def run_simulation(
     }
     log = review_rows(model.governance.committee.history, model.start) if model.governance else []
     return RunResult(steps, meta, log)
+
+
+def model_inputs(plan: RunPlan, run: OpenRun) -> dict[str, Any]:
+    """OptionsMarketModel's arguments for a planned run on its opened chain."""
+    return {
+        "chain": run.chain,
+        "cfg": plan.cfg,
+        "path": plan.path,
+        "admin": run.admin,
+        "keys": run.keys,
+        "seed": plan.seed,
+        "history": plan.history,
+        "long_history": plan.long_history,
+    }
 
 
 def market_path(cfg: SimConfig, seed: int) -> tuple[MarketPath, Any]:

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from sims.config import SimConfig, SimConfigError
 from sims.model import OptionsMarketModel
 from sims.project import use_project_env
-from sims.runner import NETWORKS, open_run, plan_run
+from sims.runner import NETWORKS, model_inputs, open_run, plan_run
 
 log = logging.getLogger("optsim.dashboard")
 T = TypeVar("T")
@@ -133,16 +133,7 @@ class DashboardModel(OptionsMarketModel):
         try:
             run = open_run(plan, provider)
             self._chain = run.chain
-            super().__init__(
-                run.chain,
-                cfg,
-                plan.path,
-                run.admin,
-                run.keys,
-                seed=seed,
-                history=plan.history,
-                long_history=plan.long_history,
-            )
+            super().__init__(**model_inputs(plan, run))
         except BaseException:
             self._close()
             raise
