@@ -223,11 +223,14 @@ def test_garch_fit__agrees_with_the_arch_package(source):
         disp="off", options={"maxiter": 1000}
     )
     p = res.params
+    # arch allows alpha + beta = 1 (IGARCH) and lands there on ETH 2020-H1 with some BLAS
+    # builds; our model is stationary by construction, so the reference is taken a hair
+    # inside the unit root (its likelihood moves by far less than the tolerance)
     ref = GARCH(
         mu=p["mu"] / 100,
         omega=p["omega"] / 1e4,
         alpha=p["alpha[1]"],
-        beta=p["beta[1]"],
+        beta=min(p["beta[1]"], 1.0 - 1e-9 - p["alpha[1]"]),
         nu=p["nu"],
         dt=HOUR_YEARS,
     )
