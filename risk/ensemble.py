@@ -54,7 +54,7 @@ from risk.design import (
     spot_shock_for,
 )
 from risk.params import LiquidationParams, MarginParams
-from risk.tail_models import GARCH, GBM, Bates, HorizonPaths, Merton
+from risk.tail_models import GARCH, GBM, Bates, HorizonPaths, Merton, fit_problems
 
 MODELS: dict[str, Any] = {"gbm": GBM, "merton": Merton, "garch": GARCH, "bates": Bates}
 SCORES: dict[str, tuple[float, float, float]] = {  # base, per unit of stress, per unit of jumpy
@@ -63,6 +63,7 @@ SCORES: dict[str, tuple[float, float, float]] = {  # base, per unit of stress, p
     "garch": (0.0, 2.0, 0.0),
     "bates": (0.0, 1.0, 1.0),
 }
+MIN_FITTED = 2  # stable fits an ensemble needs (of at least 3 asked for)
 NORMAL_TAIL_4SD = math.erfc(4.0 / math.sqrt(2.0))  # P(|Z| > 4)
 MAD_TO_SD = 1.482602218505602  # sigma = 1.4826 MAD for a normal
 
@@ -117,6 +118,22 @@ def regime_indicators(
         reference_vol=reference,
         stress=_stress(rv, reference),
         jumpy=max(0.0, tail / NORMAL_TAIL_4SD - 1.0),
+    )
+
+
+def weight_reasons(regime: Regime, weights: dict[str, float]) -> str:
+    """The weights with the indicators that set them, as one line for a proposal's notes."""
+    parts = ", ".join(f"{name} {w:.2f}" for name, w in weights.items())
+    return (
+        f"weights {parts}: stress {regime.stress:.2f} (recent realised vol "
+        f"{regime.realised_vol:.0%} against {regime.reference_vol:.0%}; raises garch and "
+        f"bates, lowers gbm), jumpy {regime.jumpy:.2f} ("
+        + (
+            f"4-sigma returns {regime.jumpy + 1:.1f}x a normal's share"
+            if regime.jumpy > 0
+            else "no more 4-sigma returns than a normal's share"
+        )
+        + "; raises merton and bates, lowers gbm)"
     )
 
 
@@ -175,7 +192,10 @@ def fit_ensemble(
     """Fit each named model to the returns and weight them by the regime.
 
     A model that cannot be fitted to these data (e.g. Bates' moment fit needs 2,000
-    returns) is left out and listed in `skipped`; at least 3 must remain.
+    returns), or whose fit the model layer flags as unstable (risk.tail_models.fit_problems:
+    a non-stationary variance, Bates' Feller condition, a variance beyond any market), is
+    left out and listed in `skipped` with the reason. At least MIN_FITTED must remain: two
+    models still disagree where it matters, and the proposal's notes name the ones left out.
     """
     if len(names) < 3:
         raise ValueError(f"names: an ensemble needs at least 3 models, got {list(names)}")
@@ -186,13 +206,19 @@ def fit_ensemble(
     models, skipped = {}, []
     for name in names:
         try:
-            models[name] = MODELS[name].fit(log_returns, dt)
+            model = MODELS[name].fit(log_returns, dt)
         except ValueError as exc:
             skipped.append((name, str(exc)))
-    if len(models) < 3:
+            continue
+        problems = fit_problems(model)
+        if problems:
+            skipped.append((name, "unstable fit: " + "; ".join(problems)))
+        else:
+            models[name] = model
+    if len(models) < MIN_FITTED:
         raise ValueError(
-            f"log_returns: only {len(models)} model(s) could be fitted, an ensemble needs 3: "
-            + "; ".join(f"{n}: {why}" for n, why in skipped)
+            f"log_returns: only {len(models)} model(s) could be fitted, an ensemble needs "
+            f"{MIN_FITTED}: " + "; ".join(f"{n}: {why}" for n, why in skipped)
         )
     return Ensemble(models, regime_weights(regime, tuple(models)), regime, tuple(skipped))
 
@@ -264,6 +290,7 @@ def design_ensemble(
         + degenerate
         + skipped
         + (
+            weight_reasons(ensemble.regime, ensemble.weights),
             f"spot_shock = mixture {base.margin.spot_shock:.4f} + {kappa} x divergence "
             f"{divergence:.4f} = {shock:.4f}",
         )

@@ -12,14 +12,16 @@ import pytest
 from risk.book import example_book
 from risk.design import DesignTargets, design
 from risk.ensemble import (
+    MODELS,
     Ensemble,
     Regime,
     design_ensemble,
     fit_ensemble,
     regime_indicators,
     regime_weights,
+    weight_reasons,
 )
-from risk.tail_models import GBM, Merton
+from risk.tail_models import GBM, Bates, Merton
 
 HOURLY = 1 / 365 / 24
 NAMES = ("gbm", "merton", "garch", "bates")
@@ -86,6 +88,34 @@ def test_fit_ensemble__fits_every_model_and_weights_them():
     assert ens.weights["merton"] > ens.weights["gbm"]
 
 
+class _Exploding:
+    """A 'model' whose fit is a Bates process whose variance can reach zero (Feller fails)."""
+
+    @staticmethod
+    def fit(log_returns, dt):
+        return Bates(mu=0, kappa=2, theta=0.5, xi=3, rho=-0.5, v0=0.5, lam=1, mu_j=0, sigma_j=0.1)
+
+
+def test_fit_ensemble__unstable_fit__left_out_with_its_reason(monkeypatch):
+    monkeypatch.setitem(MODELS, "exploding", _Exploding)
+    r = _returns(GBM(0.0, 0.5), n=500)
+    ens = fit_ensemble(r, HOURLY, names=("gbm", "merton", "garch", "exploding"))
+    assert set(ens.models) == {"gbm", "merton", "garch"}
+    assert "exploding" not in ens.weights
+    (name, why), *_ = [s for s in ens.skipped if s[0] == "exploding"]
+    assert why.startswith("unstable fit: Feller condition fails: 2 kappa theta = 2 < xi^2 = 9")
+
+
+def test_weight_reasons__name_each_weight_and_the_indicators_behind_it():
+    regime = Regime(1.2, 0.6, 1.0, 2.5)
+    line = weight_reasons(regime, regime_weights(regime, NAMES))
+    assert line.startswith("weights gbm 0.")
+    assert "stress 1.00 (recent realised vol 120% against 60%" in line
+    assert "jumpy 2.50 (4-sigma returns 3.5x a normal's share" in line
+    calm = weight_reasons(Regime(0.5, 0.5, 0.0, 0.0), {"gbm": 1.0})
+    assert "no more 4-sigma returns than a normal's share" in calm
+
+
 def test_design_ensemble__add_on_is_kappa_times_the_weighted_spread():
     ens = Ensemble(
         {"calm": GBM(0.0, 0.3), "mid": GBM(0.0, 0.8), "wild": GBM(0.0, 1.6)},
@@ -103,6 +133,7 @@ def test_design_ensemble__add_on_is_kappa_times_the_weighted_spread():
     assert ev["spot_shock_calm"] < ev["spot_shock_mid"] < ev["spot_shock_wild"]
     # the evidence is that of the proposed (mixture + add-on) shock, which covers more
     assert ev["coverage_achieved"] >= FAST.coverage
+    assert any(n.startswith("weights calm 0.40, mid 0.40, wild 0.20: stress") for n in p.notes)
 
 
 def test_design_ensemble__kappa_zero__is_the_mixture_design():
