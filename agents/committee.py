@@ -42,7 +42,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from risk.apc import LongHistory
+from risk.apc import LongHistory, floored
 from risk.book import Book
 from risk.design import DesignTargets, Proposal
 from risk.ensemble import design_ensemble, fit_ensemble
@@ -445,35 +445,14 @@ class RiskCommittee:
         return actions
 
     def _floored(self, target: ParamGroup, record: Review) -> ParamGroup:
-        """The margin target with spot_shock at least the long history's floor, and the vol
-        shocks at least its implied-vol history's (when it has one)."""
+        """The margin target raised to the long history's floors (risk.apc.floored)."""
         assert self.long_history is not None
-        cfg, h = self.config, self.long_history
-        what = f"{cfg.coverage:.1%} {cfg.horizon_sec / HOUR:g} h"
-        floors = {
-            "spot_shock": (
-                h.floor(cfg.horizon_sec, cfg.coverage),
-                f"the {what} loss over {h.years:.1f} years of {h.source or 'the long history'}",
-            )
-        }
-        vol = h.vol_floor(cfg.horizon_sec, cfg.coverage)
-        if vol is not None:
-            why = f"the {what} move of the implied vol index {h.vol_source}"
-            floors["vol_shock_up"] = (vol[0], why)
-            floors["vol_shock_down"] = (vol[1], why)
-        margin = cast(MarginParams, target)
-        raised: dict[str, Any] = {}
-        for f in MarginParams.FIELDS:
-            if f.name not in floors:
-                continue
-            value, why = floors[f.name]
-            floor = min(math.ceil(value * 1e4) / 1e4, float(f.to_human(f.hi)))
-            if getattr(margin, f.name) < floor:
-                record.notes += (
-                    f"APC floor: {f.name} {getattr(margin, f.name):.4f} -> {floor:.4f}, {why}",
-                )
-                raised[f.name] = floor
-        return replace(margin, **raised)
+        cfg = self.config
+        margin, notes = floored(
+            cast(MarginParams, target), self.long_history, cfg.horizon_sec, cfg.coverage
+        )
+        record.notes += notes
+        return margin
 
     def _step(
         self,

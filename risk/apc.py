@@ -34,13 +34,15 @@ k days counts even if the margin falls back before they end).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from risk.params import MarginParams
+from risk.units import HOUR, YEAR_SEC
+
 PROCYCLICALITY_DAYS = (1, 5, 30)
-YEAR_SEC = 31_536_000
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,22 @@ class LongHistory:
     vol_dt: float = 1.0 / 365.0  # years between vol_index levels
     vol_source: str = ""
 
+    @classmethod
+    def of(
+        cls, prices: Any, source: str, vol_index: Any = None, vol_source: str = ""
+    ) -> LongHistory:
+        """From a PriceHistory and, optionally, a VolIndex (risk.market_data)."""
+        return cls(
+            prices.log_returns,
+            prices.dt,
+            source,
+            None if vol_index is None else np.asarray(vol_index.close, dtype=float),
+            1.0 / 365.0
+            if vol_index is None
+            else float(np.median(np.diff(vol_index.timestamp))) / YEAR_SEC,
+            vol_source,
+        )
+
     @property
     def years(self) -> float:
         return len(self.log_returns) * self.dt
@@ -128,6 +146,39 @@ class LongHistory:
         up = float(np.quantile(ratio, coverage)) - 1.0
         down = 1.0 - float(np.quantile(ratio, 1.0 - coverage))
         return max(up, 0.0), max(down, 0.0)
+
+
+def floored(
+    margin: MarginParams, history: LongHistory, horizon_sec: float, coverage: float
+) -> tuple[MarginParams, tuple[str, ...]]:
+    """The margin parameters raised to the long history's floors, and a note per field raised:
+    spot_shock to its coverage loss over the horizon (LongHistory.floor), and, when the
+    history has an implied vol index, vol_shock_up/down to its rise and fall
+    (LongHistory.vol_floor). Floors are rounded up to 1e-4 and never above a field's bound."""
+    what = f"{coverage:.1%} {horizon_sec / HOUR:g} h"
+    floors = {
+        "spot_shock": (
+            history.floor(horizon_sec, coverage),
+            f"the {what} loss over {history.years:.1f} years of "
+            f"{history.source or 'the long history'}",
+        )
+    }
+    vol = history.vol_floor(horizon_sec, coverage)
+    if vol is not None:
+        why = f"the {what} move of the implied vol index {history.vol_source}"
+        floors["vol_shock_up"] = (vol[0], why)
+        floors["vol_shock_down"] = (vol[1], why)
+    raised: dict[str, Any] = {}
+    notes = []
+    for f in MarginParams.FIELDS:
+        if f.name not in floors:
+            continue
+        value, why = floors[f.name]
+        floor = min(math.ceil(value * 1e4) / 1e4, float(f.to_human(f.hi)))
+        if getattr(margin, f.name) < floor:
+            notes.append(f"APC floor: {f.name} {getattr(margin, f.name):.4f} -> {floor:.4f}, {why}")
+            raised[f.name] = floor
+    return replace(margin, **raised), tuple(notes)
 
 
 def stressed_window(returns: np.ndarray, window: int) -> tuple[int, int]:

@@ -28,7 +28,7 @@ import math
 import os
 import sys
 import tempfile
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,29 @@ def add_commands(sub: Any) -> None:
     d.add_argument("--params", type=Path, default=None, help="parameters in force (YAML)")
     d.add_argument("--paths", type=_float_in("--paths", 1_000, 10_000_000), default=100_000)
     d.add_argument("--seed", type=_float_in("--seed", 0, 2**32 - 1), default=0)
-    d.add_argument("--backtest", action="store_true", help="walk-forward margin backtest")
+    d.add_argument(
+        "--long-history",
+        type=Path,
+        default=None,
+        help="years of the asset's prices: spot_shock is not proposed below their loss (APC)",
+    )
+    d.add_argument(
+        "--vol-history",
+        type=Path,
+        default=None,
+        help="a vol index (DVOL) with --long-history: the vol shocks' floors (APC)",
+    )
+    d.add_argument(
+        "--backtest",
+        action="store_true",
+        help="backtest the submitted rule on these prices at the design's horizon",
+    )
+    d.add_argument(
+        "--lookback-days",
+        type=_float_in("--lookback-days", 30.0, 36_500.0),
+        default=365.0,
+        help="the backtest's fit window",
+    )
     d.add_argument("--out", type=Path, default=None, help="write the proposal as JSON")
 
     b = sub.add_parser(
@@ -269,9 +291,23 @@ def design(args: argparse.Namespace) -> int:
 
     if args.positions is not None and args.spot is None:
         raise ValueError("--spot: required with --positions (USD, > 0)")
+    if args.vol_history is not None and args.long_history is None:
+        raise ValueError("--vol-history: needs --long-history (the asset's prices)")
     _check_out(args.out)
     current = load_params(args.params)
     hist = read_prices(args.prices)
+    long = None
+    if args.long_history is not None:
+        from risk.apc import LongHistory
+        from risk.market_data import read_vol_index
+
+        vol_index = None if args.vol_history is None else read_vol_index(args.vol_history)
+        long = LongHistory.of(
+            read_prices(args.long_history),
+            args.long_history.name,
+            vol_index,
+            "" if args.vol_history is None else args.vol_history.name,
+        )
     r, dt = hist.log_returns, hist.dt
     spot = args.spot or float(hist.price[-1])
     if args.positions is not None:
@@ -287,12 +323,24 @@ def design(args: argparse.Namespace) -> int:
         seed=int(args.seed),
     )
     iv = args.implied_vol if args.implied_vol is not None else _last_iv(hist)
+    rule = None
+    if args.backtest:  # refused before any work when the history is too short
+        from risk.margin_rule import RuleSettings
+        from risk.rule_backtest import plan_windows
+
+        rule = RuleSettings(coverage=float(args.coverage), lookback_days=float(args.lookback_days))
+        plan_windows(hist, rule, (_whole_hours("--horizon-hours", args.horizon_hours),))
     if args.model == "ensemble":
         ens = fit_ensemble(r, dt, implied_vol=iv)
         proposal = design_ensemble(ens, book, current["margin"], current["liquidation"], targets)
     else:
         model = MODELS[args.model].fit(r, dt)
         proposal = run_design(model, book, current["margin"], current["liquidation"], targets)
+    if long is not None:
+        from risk.apc import floored
+
+        margin, raised = floored(proposal.margin, long, targets.horizon_sec, targets.coverage)
+        proposal = replace(proposal, margin=margin, notes=proposal.notes + raised)
     print(
         f"# Parameter proposal ({args.model}, coverage {args.coverage}, "
         f"horizon {args.horizon_hours:g} h, {len(book.accounts)} accounts)\n"
@@ -302,10 +350,16 @@ def design(args: argparse.Namespace) -> int:
     _print_frame(proposal.evidence_frame().reset_index(), floatfmt="{:.6g}")
     for note in proposal.notes:
         print(f"- {note}")
-    backtest = _walk_forward(r, dt, args) if args.backtest else None
-    if backtest is not None:
-        print("\n## Out-of-sample margin backtest (walk-forward)\n")
-        _print_frame(backtest.reset_index(), floatfmt="{:.4g}")
+    backtest = None
+    if rule is not None:
+        from risk.rule_backtest import backtest_rule
+
+        print(
+            "\n## The submitted rule (ensemble + divergence add-on + APC), walk-forward on "
+            "these prices, and each model alone (optsim backtest for plots and options)\n"
+        )
+        bt = backtest_rule(hist, rule, (_whole_hours("--horizon-hours", args.horizon_hours),))
+        backtest = _print_scores(bt)
     if args.out:
         doc = {
             "model": args.model,
@@ -314,50 +368,11 @@ def design(args: argparse.Namespace) -> int:
             "chain": {name: list(map(str, g.to_chain())) for name, g in proposal.groups().items()},
             "evidence": proposal.evidence,
             "notes": list(proposal.notes),
-            "backtest": None if backtest is None else backtest.reset_index().to_dict("records"),
+            "backtest": None if backtest is None else backtest.to_dict("records"),
         }
         _write_atomic(args.out, json.dumps(doc, indent=2, default=float))
         print(f"\nwritten: {args.out}")
     return 0
-
-
-def _walk_forward(r: np.ndarray, dt: float, args: argparse.Namespace) -> pd.DataFrame:
-    """Each model's quantile margin for a short position over the horizon, scored only on
-    data after its training window (risk.backtest)."""
-    from risk.backtest import compare_models
-    from risk.design import simulate_over
-    from risk.ensemble import MODELS
-
-    horizon = max(1, int(round(args.horizon_hours / (dt * 365 * 24))))
-    train = min(len(r) // 2, max(30 * horizon, 200))
-    if len(r) < train + 10 * horizon:
-        raise ValueError(
-            f"prices: {len(r)} returns are too few for a walk-forward backtest at a horizon of "
-            f"{horizon} steps (need at least {train + 10 * horizon})"
-        )
-
-    def model_margin(name: str):  # type: ignore[no-untyped-def]
-        def fit(train_r: np.ndarray) -> Any:
-            return MODELS[name].fit(train_r, dt)
-
-        def margin(model: Any, h: int, coverage: float, side: str) -> float:
-            sim = simulate_over(model, h * dt, 20_000, h, 0)
-            moves = np.expm1(np.asarray(sim.terminal))
-            loss = -moves if side == "long" else moves
-            return float(max(0.0, np.quantile(loss, coverage)))
-
-        return fit, margin
-
-    models = {name: model_margin(name) for name in ("gbm", "merton", "garch")}
-    return compare_models(
-        r,
-        models,
-        train_window=train,
-        horizon=horizon,
-        coverage=args.coverage,
-        side="short",
-        refit_every=max(1, 24 // horizon),
-    )
 
 
 # --- backtest ---
@@ -397,18 +412,8 @@ def backtest(args: argparse.Namespace) -> int:
         f"{pd.Timestamp(hist.timestamp[last], unit='s'):%Y-%m-%d %H:%M} UTC"
     )
     print(f"# Margin rule backtest: {args.prices.name}, {span}, coverage {settings.coverage}\n")
-    cols = [
-        "exceedances", "expected", "kupiec_p_one_sided", "kupiec_p", "independence_p",
-        "conditional_p", "yellow_blocks", "red_blocks", "mean_margin", "margin_over_expost",
-        "loss_to_margin_mean", "loss_to_margin_max", "passes",
-    ]  # fmt: skip
-    table = bt.summary()[cols].reset_index()
-    _print_frame(table, floatfmt="{:.4g}")
-    print("\n## Procyclicality of the submitted rule, APC on and off\n")
+    _print_scores(bt)
     pro = procyclicality_table(bt)
-    _print_frame(pro, floatfmt="{:.3g}")
-    for note in bt.notes:
-        print(f"- {note}")
     if args.out is not None:
         out = Path(args.out)
         files: dict[str, Any] = {
@@ -443,6 +448,30 @@ def backtest(args: argparse.Namespace) -> int:
                 os.replace(Path(tmp) / name, out / name)
         print(f"\nwritten: {', '.join(str(out / n) for n in staged)}")
     return 0
+
+
+def _print_scores(bt: Any) -> pd.DataFrame:
+    """A rule backtest's score table, its procyclicality with APC on and off, and its notes;
+    returns every score (one row per horizon, rule and side)."""
+    from risk.rule_backtest import procyclicality_table
+
+    cols = [
+        "exceedances", "expected", "kupiec_p_one_sided", "kupiec_p", "independence_p",
+        "conditional_p", "yellow_blocks", "red_blocks", "mean_margin", "margin_over_expost",
+        "loss_to_margin_mean", "loss_to_margin_max", "passes",
+    ]  # fmt: skip
+    _print_frame(bt.summary()[cols].reset_index(), floatfmt="{:.4g}")
+    print("\n## Procyclicality of the submitted rule, APC on and off\n")
+    _print_frame(procyclicality_table(bt), floatfmt="{:.3g}")
+    for note in bt.notes:
+        print(f"- {note}")
+    return bt.summary().reset_index()
+
+
+def _whole_hours(name: str, hours: float) -> int:
+    if not (float(hours).is_integer() and 1 <= hours <= 720):
+        raise ValueError(f"{name}: {hours:g} h; the backtest needs whole hours in [1, 720]")
+    return int(hours)
 
 
 def _horizons(text: str) -> tuple[int, ...]:

@@ -96,29 +96,9 @@ def backtest_rule(
         progress: called with a message before each stage.
     """
     settings = settings or RuleSettings()
-    settings.validate()
     say = progress or (lambda _msg: None)
     r, dt, ts = history.log_returns, history.dt, history.timestamp
-    step_h = dt * YEAR_SEC / HOUR
-    steps = {}
-    for h in horizons_h:
-        k = h / step_h
-        if not (h > 0 and abs(k - round(k)) < 1e-6 and round(k) >= 1):
-            raise ValueError(
-                f"horizons: {h} h is not a whole number of the data's {step_h:g} h steps"
-            )
-        steps[h] = int(round(k))
-    lookback = lookback_returns(settings, dt)
-    first = lookback if start is None else max(lookback, int(np.searchsorted(ts, start)))
-    last = len(r) if end is None else min(len(r), int(np.searchsorted(ts, end, side="right")))
-    for h, k in steps.items():
-        n_windows = (last - k - first) // k + 1 if last - k >= first else 0
-        if n_windows < MIN_WINDOWS:
-            raise ValueError(
-                f"prices: {n_windows} windows of {h} h between the first origin with a "
-                f"{settings.lookback_days:g}-day lookback and the end; need at least "
-                f"{MIN_WINDOWS} (a longer history or a later start)"
-            )
+    first, last, steps = plan_windows(history, settings, horizons_h, start, end)
     points = refit_points(first, last - min(steps.values()), dt, settings.refit_days)
     say(f"fitting {len(settings.models)} models at {len(points)} refits")
     fits = fit_all(r, dt, points, settings, workers)
@@ -140,6 +120,41 @@ def backtest_rule(
         for h, run in runs.items()
     ]
     return RuleBacktest(settings, runs, scores, ts, notes)
+
+
+def plan_windows(
+    history: PriceHistory,
+    settings: RuleSettings,
+    horizons_h: tuple[int, ...],
+    start: int | None = None,
+    end: int | None = None,
+) -> tuple[int, int, dict[int, int]]:
+    """(first origin, end, steps per horizon) of a backtest, or a one-line ValueError before
+    any work: a horizon that is not whole steps of the data, or fewer than MIN_WINDOWS
+    windows after the first origin with a full lookback."""
+    settings.validate()
+    r, dt, ts = history.log_returns, history.dt, history.timestamp
+    step_h = dt * YEAR_SEC / HOUR
+    steps = {}
+    for h in horizons_h:
+        k = h / step_h
+        if not (h > 0 and abs(k - round(k)) < 1e-6 and round(k) >= 1):
+            raise ValueError(
+                f"horizons: {h} h is not a whole number of the data's {step_h:g} h steps"
+            )
+        steps[h] = int(round(k))
+    lookback = lookback_returns(settings, dt)
+    first = lookback if start is None else max(lookback, int(np.searchsorted(ts, start)))
+    last = len(r) if end is None else min(len(r), int(np.searchsorted(ts, end, side="right")))
+    for h, k in steps.items():
+        n_windows = (last - k - first) // k + 1 if last - k >= first else 0
+        if n_windows < MIN_WINDOWS:
+            raise ValueError(
+                f"prices: {n_windows} windows of {h} h between the first origin with a "
+                f"{settings.lookback_days:g}-day lookback and the end; need at least "
+                f"{MIN_WINDOWS} (a longer history or a later start)"
+            )
+    return first, last, steps
 
 
 def rule_columns(run: RuleRun) -> dict[str, np.ndarray]:

@@ -28,7 +28,7 @@ import pandas as pd
 from onchain.deployment import LOCAL_CONFIG, ConfigError, DeployConfig
 from onchain.session import Chain, FundingError, open_chain
 from risk.apc import LongHistory
-from risk.units import HOUR, YEAR_SEC
+from risk.units import HOUR
 from sims.config import SimConfig, SimConfigError
 from sims.market_path import MarketPath
 from sims.model import OptionsMarketModel
@@ -274,13 +274,8 @@ def long_history_of(cfg: SimConfig) -> LongHistory | None:
     vol = None
     if cfg.long_vol_history:
         vol = _read_setting("long_vol_history", cfg.long_vol_history, read_vol_index)
-    return LongHistory(
-        hist.log_returns,
-        hist.dt,
-        Path(cfg.long_history).name,
-        None if vol is None else np.asarray(vol.close, dtype=float),
-        1.0 / 365.0 if vol is None else float(np.median(np.diff(vol.timestamp))) / YEAR_SEC,
-        Path(cfg.long_vol_history).name,
+    return LongHistory.of(
+        hist, Path(cfg.long_history).name, vol, Path(cfg.long_vol_history).name if vol else ""
     )
 
 

@@ -248,6 +248,62 @@ def test_backtest_refuses_bad_input_in_one_line_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+LONG = "data/market/ETHUSDT_1h_binance_2017-2025_23h_bars.csv"
+DVOL = "data/market/ETH_DVOL_daily_deribit_2021-2022.csv"
+
+
+def test_design__long_history__vol_shocks_from_dvol_not_the_fixed_minimum(tmp_path, capsys):
+    """The issue's replay case: right after a -37% move, design alone floors the vol shocks
+    at min_vol_shock 0.1; with the asset's long past (and its implied-vol index) they come
+    from DVOL's 99.5% daily rise and fall, and spot_shock from 8 years of 24 h losses,
+    the committee's floors (risk.apc.floored)."""
+    base = ["design", "sims/data/replay_example.csv", "--paths", "20000"]
+    plain, floored = tmp_path / "plain.json", tmp_path / "floored.json"
+    assert main([*base, "--out", str(plain)]) == 0
+    assert main([*base, "--long-history", LONG, "--vol-history", DVOL, "--out", str(floored)]) == 0
+    out = capsys.readouterr().out
+    before = json.loads(plain.read_text())["params"]["margin"]
+    after = json.loads(floored.read_text())
+    margin = after["params"]["margin"]
+    assert margin["vol_shock_up"] > 0.1 and margin["vol_shock_down"] > 0.1
+    assert margin["spot_shock"] >= before["spot_shock"]
+    raised = [n for n in after["notes"] if n.startswith("APC floor: vol_shock_up")]
+    assert raised and "ETH_DVOL_daily_deribit_2021-2022.csv" in raised[0]
+    assert "APC floor: vol_shock_up" in out
+
+
+def test_design__vol_history_without_long_history__refused(capsys):
+    args = ["design", "sims/data/replay_example.csv", "--vol-history", DVOL]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        "optsim design: --vol-history: needs --long-history (the asset's prices)"
+    )
+
+
+def test_design_backtest__is_the_submitted_rule_at_the_designs_horizon(tmp_path, capsys):
+    out_file = tmp_path / "proposal.json"
+    args = ["design", SLICE, "--horizon-hours", "8", "--paths", "20000", "--backtest"]
+    assert main([*args, "--lookback-days", "90", "--out", str(out_file)]) == 0
+    out = capsys.readouterr().out
+    assert "The submitted rule (ensemble + divergence add-on + APC)" in out
+    rows = json.loads(out_file.read_text())["backtest"]
+    rules = {r["rule"] for r in rows}
+    assert {"submitted", "submitted_no_apc", "gbm", "merton"} <= rules
+    for model in ("garch", "bates"):  # scored alone, or said to be left out at some refits
+        assert model in rules or f"- {model} left out at " in out
+    assert {r["horizon_h"] for r in rows} == {8}
+    assert all(r["windows"] >= 250 for r in rows)
+
+
+def test_design_backtest__too_short_a_history__refused_before_any_work(tmp_path, capsys):
+    out_file = tmp_path / "proposal.json"
+    assert main(["design", SLICE, "--backtest", "--out", str(out_file)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "prices: 0 windows of 24 h" in err[0], err
+    assert captured.out == "" and not out_file.exists()
+
+
 def test_calibrate_svi__real_deribit_chain__fit_quality_per_expiry(capsys):
     assert (
         main(["calibrate", "svi", "data/market/ETH_deribit_chain_2025-11-22T0215Z_4_expiries.csv"])
