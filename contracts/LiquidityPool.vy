@@ -9,6 +9,8 @@
        shares = assets * (supply + 1e12) / (totalAssets + 1)
        assets = shares * (totalAssets + 1) / (supply + 1e12)
      (rounding against the caller) so a first depositor cannot inflate the price.
+     While NAV <= 0 a share has no price: deposits and redemptions revert
+     ("pool: NAV not positive"); otherwise 1 unit would buy the whole recovery.
      Hazards: deposits and redemptions need a fresh oracle (the NAV is marked);
      redemptions cannot take the pool below its own IM and stop while the market is
      paused and the pool holds positions; a bank run is served first come, first served.
@@ -144,14 +146,37 @@ def _spend_allowance(owner: address, spender: address, amount: uint256):
 
 @internal
 @view
-def _total_assets() -> uint256:
+def _nav() -> int256:
     nav: int256 = 0
     vega: int256 = 0
     gross: uint256 = 0
     nav, vega, gross = staticcall IMarket(market).pool_state()
+    return nav
+
+
+@internal
+@view
+def _total_assets() -> uint256:
+    nav: int256 = self._nav()
     if nav <= 0:
         return 0
     return convert(nav, uint256) // TOKEN_TO_WAD
+
+
+@internal
+@view
+def _priced_assets() -> uint256:
+    """
+    @dev totalAssets for a deposit or redemption. While NAV <= 0 a share has no price: a
+         deposit would buy the whole recovery for nothing, a redemption would pay nothing.
+         Both revert; an empty pool (no shares) takes its first deposit at NAV 0.
+    """
+    nav: int256 = self._nav()
+    total: uint256 = 0
+    if nav > 0:
+        total = convert(nav, uint256) // TOKEN_TO_WAD
+    assert total > 0 or (nav == 0 and self.totalSupply == 0), "pool: NAV not positive"
+    return total
 
 
 @internal
@@ -224,14 +249,15 @@ def previewRedeem(shares: uint256) -> uint256:
 @nonreentrant
 def deposit(assets: uint256, receiver: address = msg.sender) -> uint256:
     """
-    @notice Deposit collateral into the pool for shares (never paused).
+    @notice Deposit collateral into the pool for shares (never paused; refused while the
+            pool's NAV is not positive, except the first deposit into an empty pool).
     @param assets token units, above zero
     @param receiver who receives the shares
     @return shares minted
     """
     assert assets > 0, "pool: zero assets"
     assert receiver != empty(address), "pool: zero address"
-    shares: uint256 = self._to_shares(assets, self._total_assets())
+    shares: uint256 = self._to_shares(assets, self._priced_assets())
     assert shares > 0, "pool: zero shares"
     assert extcall IERC20(asset).transferFrom(msg.sender, self, assets, default_return_value=True), "pool: transfer failed"
     extcall IMarket(market).deposit(assets, self)
@@ -246,7 +272,8 @@ def deposit(assets: uint256, receiver: address = msg.sender) -> uint256:
 @nonreentrant
 def redeem(shares: uint256, receiver: address = msg.sender, owner: address = msg.sender) -> uint256:
     """
-    @notice Burn shares for collateral at NAV; the pool must stay above its IM.
+    @notice Burn shares for collateral at NAV; the pool must stay above its IM (refused
+            while the NAV is not positive).
     @param shares 1e18, above zero
     @param receiver who receives the assets
     @param owner whose shares are burnt (needs allowance when not the sender)
@@ -255,7 +282,7 @@ def redeem(shares: uint256, receiver: address = msg.sender, owner: address = msg
     assert shares > 0, "pool: zero shares"
     assert receiver != empty(address), "pool: zero address"
     assert self.balanceOf[owner] >= shares, "pool: balance below shares"
-    assets: uint256 = self._to_assets(shares, self._total_assets())
+    assets: uint256 = self._to_assets(shares, self._priced_assets())
     assert assets > 0, "pool: zero assets"
     self._spend_allowance(owner, msg.sender, shares)
     self.balanceOf[owner] -= shares

@@ -342,3 +342,43 @@ class TestPoolWithBook:
         pool.deposit(amount, sender=writer)
         assert pool.balanceOf(writer) > 0
         assert token.balanceOf(writer) == 0
+
+
+class TestPoolUnderwater:
+    """Audit finding 1 (high): while NAV <= 0, totalAssets() read 0 and a deposit of 1 USDC
+    minted assets * (supply + 1e12) / 1 shares, a million times the LP's, which took the
+    whole recovery when vol came back. The pool now refuses deposits and redemptions while
+    its NAV is not positive: there is no price at which a share can be sold or bought."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    def underwater(self, seeded, market, buyer, fund, find_series, push):
+        """The audit's reproduction: the buyer holds 240 ATM 30-day calls from a 100k pool,
+        and vol doubles three times (0.6 -> 4.8)."""
+        fund(buyer, 2_000_000)
+        market.trade(find_series(2_000, 30, True), 240 * WAD, MAX, sender=buyer)
+        for vol in (1.2, 2.4, 4.8):
+            push(2_000, vol)
+        assert market.pool_state()[0] < 0
+
+    def test_deposit__nav_not_positive__reverts_and_mints_nothing(
+        self, pool, market, token, stranger
+    ):
+        amount = mint_and_approve(token, pool, stranger, 1)
+        with ape.reverts("pool: NAV not positive"):
+            pool.deposit(amount, sender=stranger)
+        assert pool.balanceOf(stranger) == 0 and pool.totalSupply() == SEED_SHARES
+        assert token.balanceOf(stranger) == amount
+
+    def test_redeem__nav_not_positive__reverts(self, pool, lp):
+        with ape.reverts("pool: NAV not positive"):
+            pool.redeem(SEED_SHARES // 10, sender=lp)
+        assert pool.balanceOf(lp) == SEED_SHARES
+
+    def test_recovery__belongs_to_the_lps_who_bore_the_loss(self, pool, token, stranger, lp, push):
+        amount = mint_and_approve(token, pool, stranger, 1)
+        with ape.reverts("pool: NAV not positive"):
+            pool.deposit(amount, sender=stranger)
+        push(2_000, 0.6)  # vol comes back
+        total = pool.totalAssets()
+        assert total > 0 and pool.totalSupply() == pool.balanceOf(lp) == SEED_SHARES
+        assert pool.previewRedeem(SEED_SHARES) >= total * (1 - 1e-9)  # all of it, to the LP
