@@ -28,8 +28,14 @@ $(ANVIL): package.json package-lock.json
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+## ape 0.8 does not recompile a contract when only a module it imports (contracts/modules/)
+## changed, and may deploy a stale build of one of two changed contracts: any .vy file newer
+## than the build forces a full compile
+COMPILE := if [ -n "$$(find contracts -name '*.vy' -newer .build/__local__.json 2>/dev/null)" ]; \
+	then ape compile --force; else ape compile; fi
+
 compile: setup
-	ape compile
+	$(COMPILE)
 
 ## The main job: a default simulation on a local anvil chain that optsim starts and stops.
 run: setup
@@ -43,7 +49,7 @@ test: setup chromium
 	ruff check $(PY_DIRS)
 	ruff format --check $(PY_DIRS)
 	mypy
-	ape compile
+	$(COMPILE)
 	ape test tests --ignore=tests/stateful --ignore=tests/e2e
 	ape test tests/stateful tests/e2e --network ethereum:local:foundry
 

@@ -248,3 +248,27 @@ def test_implied_vol__shapes__scalar_and_2d():
     grid = implied_vol(np.full((2, 3), 5.0), 100.0, 100.0, T_SEC, True)
     assert grid.vol.shape == grid.status.shape == (2, 3)
     assert np.all(grid.iterations <= MAX_ITERATIONS)
+
+
+def test_no_convergence__capped_iterations__nan_and_status_not_the_last_iterate(monkeypatch):
+    """The kernel's own code (py_func), with the last pass capped at 0 iterations: an option
+    that needs more than the four vectorised Halley steps (this low-vol near-the-money
+    call takes 6) must come back NaN with NO_CONVERGENCE, not as its last iterate (a
+    mutant returning the iterate survived every other test)."""
+    import risk.implied_vol as iv
+
+    args = (0.15935621052585247, 2000.0, 2030.2123082433284, 12_120_364.978260415)
+    full = iv.implied_vol(*args, True, errors="flag")
+    assert int(full.status) == iv.IVStatus.OK and int(full.iterations) > 4
+    assert float(full.vol) == pytest.approx(0.012522435002752245, rel=1e-9)
+
+    monkeypatch.setattr(iv, "MAX_ITERATIONS", 0)
+    monkeypatch.setattr(iv, "_finish", iv._finish.py_func)  # reads the capped global
+    monkeypatch.setattr(iv, "at", lambda values, i: values[i])  # a numba overload elsewhere
+    price, s, k, t = (np.array([a]) for a in args)
+    vol, status, iterations = np.empty(1), np.empty(1, np.int8), np.empty(1, np.int8)
+    zero = np.zeros(1)
+    iv._implied_vol_loop.py_func(
+        0, 1, price, s, k, t, zero, zero, np.array([True]), vol, status, iterations
+    )
+    assert math.isnan(vol[0]) and status[0] == iv.IVStatus.NO_CONVERGENCE

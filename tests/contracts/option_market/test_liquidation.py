@@ -33,6 +33,27 @@ def test_liquidate__healthy_account__reverts(market, seed_pool, fund, writer, ke
         market.start_auction(writer, sender=keeper)
 
 
+def test_liquidate__between_mm_and_im__healthy_and_reverts(
+    market, seed_pool, fund, writer, keeper, find_series, push
+):
+    """Liquidation starts at MM, not IM (a mutant flagging at IM passed every other test):
+    the audit's writer, short 4 x 30-day 2,200 calls on 2,000 USDC, at spot 2,205 has
+    MM <= equity < IM (1,260.7 <= 1,636.7 < 1,638.9)."""
+    seed_pool(1_000_000)
+    fund(keeper, 10_000)
+    fund(writer, 2_000)
+    market.trade(find_series(2_200, 30, True), -4 * WAD, 0, sender=writer)
+    push(2_205)
+    equity, mm, im = market.account_margin(writer)
+    assert mm <= equity < im, (equity / WAD, mm / WAD, im / WAD)
+    assert not market.is_liquidatable(writer)
+    with ape.reverts("market: account healthy"):
+        market.liquidate(writer, WAD, sender=keeper)
+    with ape.reverts("market: account healthy"):
+        market.start_auction(writer, sender=keeper)
+    assert market.auction_start(writer) == 0
+
+
 def test_liquidate__partial__restores_initial_margin(
     market, writer, keeper, underwater, ledger_gap, pool
 ):
