@@ -207,6 +207,57 @@ def test_trade__below_initial_margin__reverts_and_changes_nothing(
     assert len(market.positions(stranger)) == 0
 
 
+def size_in(market, account, series_id) -> int:
+    return sum(p.size for p in market.positions(account) if p.series_id == series_id)
+
+
+@pytest.fixture
+def spread_below_im(market, seed_pool, fund, writer, find_series, push):
+    """The writer holds a call spread on thin margin (short 4 x 2,200, long 4 x 2,400, 30
+    days, on 700 USDC); at spot 2,300 it is below IM but above MM (457 < 528, MM 407)."""
+    push(2_000)
+    seed_pool(1_000_000)
+    fund(writer, 700)
+    short, long_ = find_series(2_200, 30, True), find_series(2_400, 30, True)
+    market.trade(long_, 4 * WAD, MAX, sender=writer)
+    market.trade(short, -4 * WAD, 0, sender=writer)
+    push(2_300)
+    equity, mm, im = market.account_margin(writer)
+    assert mm <= equity < im
+    return short, long_
+
+
+def test_trade__below_im_buys_back_dust__fee_above_im_relief__reverts(
+    market, writer, spread_below_im
+):
+    """Reduce-only is allowed below IM only if the surplus (equity - IM) is no worse: a
+    dust buy-back pays a rounded-up fee larger than the IM it frees (a mutant without
+    that check passed every test)."""
+    short, _ = spread_below_im
+    cash = market.cash(writer)
+    with ape.reverts("market: below initial margin"):
+        market.trade(short, 10**6, MAX, sender=writer)
+    assert market.cash(writer) == cash and size_in(market, writer, short) == -4 * WAD
+
+
+def test_trade__below_im_sells_the_protective_leg__reverts(market, writer, spread_below_im):
+    """Selling the long leg reduces a position but leaves the short naked: IM rises."""
+    _, long_ = spread_below_im
+    with ape.reverts("market: below initial margin"):
+        market.trade(long_, -WAD, 0, sender=writer)
+    assert size_in(market, writer, long_) == 4 * WAD
+
+
+def test_trade__below_im_buys_back_the_short__allowed(market, writer, spread_below_im):
+    """The reduce-only trade that does improve the surplus passes below IM."""
+    short, _ = spread_below_im
+    before = market.account_margin(writer)
+    market.trade(short, WAD, MAX, sender=writer)
+    after = market.account_margin(writer)
+    assert after[0] - after[2] >= before[0] - before[2]
+    assert size_in(market, writer, short) == -3 * WAD
+
+
 def test_trade__series_cap__reverts(
     market, writer, traded_book, find_series, timelock, config, gov, chain, push
 ):
