@@ -23,10 +23,15 @@ The rule, at an origin t with the models last fitted at refit time f <= t:
 
 A sanity ceiling: no margin above `ceiling_multiple` x the worst horizon loss (either side)
 in the whole history before the fit, nor above `CEILING` (the largest spot_shock the
-contracts accept). A model that asks for more than half as much again as anything the asset
-has ever done over the horizon is extrapolating its own parametric tail, not the data
-(an hourly GARCH-t after a -23% hour asked for a 24 h shock of 131% in March 2020). Each
-capped origin is counted and reported, never silent.
+contracts accept). The default multiple is 1, a bound with no constant in it: a margin at
+the coverage quantile that asks for more than anything the asset has ever done over the
+horizon is the model extrapolating its own parametric tail, not the data (an hourly GARCH-t
+after a -23% hour asked for a 24 h shock of 131% in March 2020, when the worst 24 h loss
+ETH had ever had was 38%). At 99.5% the bound binds only in such extrapolations: the long
+lookback's quantile sits far below the same history's maximum. Its price: a crash beyond
+every earlier one exceeds the margin at its first window, as it would with any bound, and
+a short history gives a low ceiling (each capped origin is counted and reported, never
+silent; 0 turns the bound off).
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ class RuleSettings:
     n_paths: int = 10_000
     seed: int = 0
     weighting: str = "regime"  # "regime" (risk.ensemble's rules) or "equal"
-    ceiling_multiple: float = 1.5  # x the worst horizon loss in the history; 0 = CEILING only
+    ceiling_multiple: float = 1.0  # x the worst horizon loss in the history; 0 = CEILING only
     apc: APC = field(default_factory=APC)
 
     def validate(self) -> None:

@@ -165,3 +165,21 @@ def test_run__interrupted_mid_run__says_so_and_writes_nothing(tmp_path, sig, cod
     assert "optsim run: interrupted; no results written" in "".join(err)
     assert "Traceback" not in "".join(err)
     assert list(tmp_path.iterdir()) == []  # no results folder, no temporary one
+
+
+def test_run__default_crash__apc_margins_at_the_crash_no_looser_than_at_the_start(tmp_path):
+    """The issue's target for the committee: a calm first half must not erode the margins
+    that years of history justify (APC floor and hold), so the margin fields in force when
+    the default crash begins (half-way through the run) are at least those at the start,
+    and no margin field is loosened during the crash's day."""
+    out = tmp_path / "d"
+    proc = _run(out, "--no-compare")  # the default job's governance run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    steps = pd.read_csv(out / "steps.csv")
+    crash = SimConfig().steps // 2  # Event("crash", 0.5, "24h", ...) of the default scenario
+    assert len(steps) == SimConfig().steps + 1
+    fields = ["spot_shock", "vol_shock_up", "im_factor"]
+    start, at_crash = steps.loc[0, fields], steps.loc[crash, fields]
+    assert (at_crash >= start).all(), pd.DataFrame({"start": start, "crash": at_crash})
+    during = steps.loc[crash : crash + 24, fields]
+    assert (during.diff().fillna(0) >= 0).all().all(), during
