@@ -31,7 +31,11 @@ ETH had ever had was 38%). At 99.5% the bound binds only in such extrapolations:
 lookback's quantile sits far below the same history's maximum. Its price: a crash beyond
 every earlier one exceeds the margin at its first window, as it would with any bound, and
 a short history gives a low ceiling (each capped origin is counted and reported, never
-silent; 0 turns the bound off).
+silent; 0 turns the bound off). Like the floor and the stressed window, the ceiling is
+set at each refit (weekly by default), so a record loss raises it at the next refit, not
+at once. That matters: in March 2020 a ceiling refreshed at every origin would have
+posted 47.8% (the crash's own 24 h loss) the day after it, a 5-day rise of 2.35x instead
+of 1.89x, with the same exceedances.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ they say, and too little data is refused before any work."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,25 @@ def test_apc_only_ever_raises_the_margin(returns):
     no_apc = RuleSettings(**{**FAST.__dict__, "apc": APC.off()})
     f = backtest_rule(_history(returns), no_apc, (1,)).runs[1].frame
     assert np.allclose(f["margin"], f["no_apc"]) and (f["floor"] == 0).all()
+
+
+def test_sanity_ceiling_is_the_worst_horizon_loss_before_each_fit(returns):
+    """The default ceiling (multiple 1): no margin above the worst loss the history showed
+    before the fit the origin uses; a record crash after it is capped until the next refit,
+    and every cut origin is counted."""
+    shocked = returns.copy()
+    shocked[-150] = -0.25  # a record hour between two refits, 150 h before the end
+    run = backtest_rule(_history(shocked), FAST, (1,)).runs[1]
+    f = run.frame
+    points = np.array([fit.index for fit in run.fits])
+    for t, ceiling in f["ceiling"].items():
+        fit_index = points[np.searchsorted(points, t, side="right") - 1]
+        past = shocked[:fit_index]
+        assert ceiling == pytest.approx(min(0.9, max(-np.expm1(past.min()), np.expm1(past.max()))))
+    assert (f[["margin", "no_apc", "calculated"]].le(f["ceiling"], axis=0)).all().all()
+    assert run.capped > 0
+    free = backtest_rule(_history(shocked), replace(FAST, ceiling_multiple=0.0), (1,)).runs[1]
+    assert free.capped == 0 and free.frame["margin"].max() > f["margin"].max()
 
 
 def test_prepared_state_free_models_are_the_same_at_every_origin(returns):
