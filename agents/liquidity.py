@@ -13,9 +13,9 @@ and takes one decision:
 A redemption that would take the pool below its IM reverts ("market: below initial
 margin"): the run is served first come, first served, and those left behind retry next
 step; `failed_redemptions` counts them. While the pool's NAV is not positive, deposits and
-redemptions both revert ("pool: NAV not positive": a share has no price). Shares and wallet are kept from the pool's ERC4626
-Deposit and Withdraw events (the market emits events of the same names: told apart by the
-emitting contract's address).
+redemptions both revert ("pool: NAV not positive": a share has no price). Shares and
+wallet are kept from the pool's ERC4626 Deposit and Withdraw events (the market emits
+events of the same names: told apart by the emitting contract's address).
 """
 
 from __future__ import annotations
