@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 
 from agents import decisions
+from risk.params import allowed_spot_deviation
 from risk.units import DAY, HOUR, WAD
 
 if TYPE_CHECKING:
@@ -62,7 +63,10 @@ class OracleUpdater(Keeper):
             m.now, m.oracle.updated_at, last, spot, heartbeat, self.deviation
         ):
             return
-        price = decisions.clamp_to_deviation(spot, last, 0.99 * m.oracle.max_spot_deviation)
+        allowed = allowed_spot_deviation(
+            m.oracle.max_spot_deviation, heartbeat, m.now - m.oracle.updated_at
+        )
+        price = decisions.clamp_to_deviation(spot, last, 0.99 * allowed)
         expiries = m.live_expiries()
         iv = float(m.path.reference_iv[k])
         vols = [

@@ -7,7 +7,10 @@
 @dev Scales: prices 1e18 = 1 USD, vols 1e18 = 100% (annualised), times in unix seconds.
      Assumptions and hazards:
      - Updaters are trusted to report honestly; the deviation limit only stops
-       fat-finger errors (a malicious updater can walk the price in steps).
+       fat-finger errors (a malicious updater can walk the price in steps). A spot
+       update may move max_spot_deviation within a heartbeat of the last, and
+       max_spot_deviation x sqrt(elapsed / heartbeat) after a longer gap, so a feed or
+       updater outage across a large move does not freeze the oracle.
      - A read of a price older than `staleness_limit` reverts: the market then
        cannot trade or liquidate (an oracle outage freezes risk-taking, not deposits
        or settlement of already fixed expiries).
@@ -33,7 +36,7 @@ exports: (param_guard.rate_limit, param_guard.last_update, roles.admin)
 struct OracleParams:
     heartbeat: uint256  # seconds: updaters push at least this often (keepers read it)
     staleness_limit: uint256  # seconds: reads revert when the price is older
-    max_spot_deviation: uint256  # 1e18 = 100%: largest |new / old - 1| in one spot update
+    max_spot_deviation: uint256  # 1e18 = 100%: largest |new / old - 1| in one spot update within a heartbeat (x sqrt(elapsed / heartbeat) after a longer gap)
     max_vol_deviation: uint256  # 1e18 = 100%: largest |new / old - 1| in one vol update
 
 # --- events ---
@@ -217,10 +220,23 @@ def _deviation(old: uint256, new: uint256) -> uint256:
 
 
 @internal
+@view
+def _allowed_spot_deviation(elapsed: uint256) -> uint256:
+    # max_spot_deviation per heartbeat, growing as sqrt(elapsed / heartbeat) beyond one:
+    # the cap stops fat fingers, not a market that moved while nobody could update
+    dev: uint256 = self.params.max_spot_deviation
+    hb: uint256 = self.params.heartbeat
+    if elapsed <= hb:
+        return dev
+    return dev * isqrt(elapsed * WAD // hb * WAD) // WAD
+
+
+@internal
 def _apply_spot(price: uint256, timestamp: uint256, source: address):
     assert price > 0 and price <= SPOT_MAX, "oracle: spot outside (0, 1e30]"
     assert timestamp >= self.updated_at, "oracle: update older than the last"
-    assert self._deviation(self.last_spot, price) <= self.params.max_spot_deviation, "oracle: spot deviation too large"
+    allowed: uint256 = self._allowed_spot_deviation(timestamp - self.updated_at)
+    assert self._deviation(self.last_spot, price) <= allowed, "oracle: spot deviation too large"
     rid: uint256 = self.round_id + 1
     self.round_id = rid
     self.version += 1

@@ -550,7 +550,7 @@ class OracleBot(Bot):
             key, label = f"pull:{round_id}", "push"
         else:
             price = decisions.clamp_to_deviation(
-                quote.spot, last_spot, 0.99 * op.max_spot_deviation
+                quote.spot, last_spot, 0.99 * op.allowed_spot_deviation(now - updated_at)
             )
             exps, vols = [], []
             for e in live:

@@ -11,6 +11,7 @@ Scales on-chain: ratios and vols 1e18 = 100%, sizes 1e18 = 1 contract, times in 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -157,6 +158,15 @@ class LiquidationParams(ParamGroup):
             )
 
 
+def allowed_spot_deviation(max_spot_deviation: float, heartbeat: int, elapsed_sec: int) -> float:
+    """max_spot_deviation within a heartbeat of the last spot update, and x sqrt(elapsed /
+    heartbeat) after a longer gap: Oracle._allowed_spot_deviation's integer arithmetic."""
+    dev = int(Decimal(str(max_spot_deviation)) * WAD)  # as Field.to_chain
+    if elapsed_sec <= heartbeat:
+        return dev / WAD
+    return dev * math.isqrt(int(elapsed_sec) * WAD // int(heartbeat) * WAD) // WAD / WAD
+
+
 @dataclass(frozen=True)
 class OracleParams(ParamGroup):
     """Oracle freshness and deviation limits (Oracle.OracleParams)."""
@@ -174,6 +184,11 @@ class OracleParams(ParamGroup):
         _w("max_spot_deviation", 0.001, 1),
         _w("max_vol_deviation", 0.01, 5),
     )
+
+    def allowed_spot_deviation(self, elapsed_sec: int) -> float:
+        """The largest |new / old - 1| one spot update may make `elapsed_sec` after the
+        last (Oracle._allowed_spot_deviation, in the chain's integers)."""
+        return allowed_spot_deviation(self.max_spot_deviation, self.heartbeat, elapsed_sec)
 
     def check_relations(self) -> None:
         if self.staleness_limit < self.heartbeat:

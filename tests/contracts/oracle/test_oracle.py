@@ -685,3 +685,54 @@ def test_rate_limit__exported_getters(solo_oracle, keeper):
     limit = solo_oracle.rate_limit(2)
     assert (limit.max_rel_change, limit.min_interval) == (25 * 10**16, 86_400)
     assert solo_oracle.last_update(2, 0) == 0
+
+
+# --- audit finding 6: the allowed spot move grows with the time since the last update ---
+
+HEARTBEAT = OracleParams().heartbeat
+
+
+def test_pull_from_feed__gap_after_a_jump__accepted_once_time_allows(
+    solo_oracle, make_feed, chain, gov
+):
+    """The audit's freeze: the feed at 2,600 and the oracle's last spot 2,000 (+30%, above
+    the 25% a single update may move). Every pull reverted, so after staleness_limit the
+    market could neither liquidate nor settle. The allowance is max_spot_deviation x
+    sqrt(elapsed / heartbeat) beyond one heartbeat: 35.4% after the 2 h staleness limit."""
+    feed = make_feed(8)
+    solo_oracle.set_feed(feed, sender=gov)
+    t = solo_oracle.updated_at() + STALENESS
+    feed.set_answer(2_600 * 10**8, t, sender=gov)
+    chain.pending_timestamp = t + 1
+    solo_oracle.pull_from_feed(sender=gov)
+    assert solo_oracle.last_spot() == 2_600 * WAD and solo_oracle.round_id() == 2
+
+
+def test_push__jump_within_one_heartbeat__still_capped(solo_oracle, keeper, chain):
+    """Within a heartbeat the fat-finger cap is unchanged: +30% 30 minutes later reverts."""
+    chain.pending_timestamp = solo_oracle.updated_at() + HEARTBEAT // 2
+    with ape.reverts("oracle: spot deviation too large"):
+        solo_oracle.push(2_600 * WAD, [], [], sender=keeper)
+    assert solo_oracle.round_id() == 1
+
+
+@pytest.mark.parametrize(
+    ("hours", "price", "accepted"),
+    [(1.44, 2_600, True), (1.40, 2_600, False), (4, 3_000, True), (4, 3_001, False)],
+    ids=["1.44h-30%", "1.40h-30%", "4h-50%", "4h-50.05%"],
+)
+def test_push__allowance_grows_with_the_square_root_of_time(
+    solo_oracle, keeper, chain, hours, price, accepted
+):
+    """25% x sqrt(1.44) = 30%; 25% x sqrt(4) = 50%: the on-chain rule, and its mirror
+    risk.params.allowed_spot_deviation, at and beyond the edge."""
+    elapsed = int(hours * HEARTBEAT)
+    chain.pending_timestamp = solo_oracle.updated_at() + elapsed
+    allowed = OracleParams().allowed_spot_deviation(elapsed)
+    assert (abs(price / 2_000 - 1) <= allowed + 1e-15) is accepted
+    if accepted:
+        solo_oracle.push(price * WAD, [], [], sender=keeper)
+        assert solo_oracle.last_spot() == price * WAD
+    else:
+        with ape.reverts("oracle: spot deviation too large"):
+            solo_oracle.push(price * WAD, [], [], sender=keeper)
