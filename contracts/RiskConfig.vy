@@ -135,6 +135,8 @@ def _check_margin(old: MarginEngine.MarginParams, new: MarginEngine.MarginParams
     param_guard._check_field(PREFIX, "vol_scale_cap", g, 6, old.vol_scale_cap, new.vol_scale_cap, WAD, 10 * WAD, limited)
     param_guard._check_field(PREFIX, "short_min", g, 7, old.short_min, new.short_min, 0, 5 * 10**17, limited)
     param_guard._check_field(PREFIX, "im_factor", g, 8, old.im_factor, new.im_factor, WAD, 3 * WAD, limited)
+    # a short option far from the money loses on a vol rise the spot grid cannot see
+    assert new.short_min > 0 or new.vol_shock_up > 0, "config: short_min and vol_shock_up both zero"
 
 
 @internal
@@ -145,6 +147,7 @@ def _check_liquidation(old: LiquidationParams, new: LiquidationParams, limited: 
     param_guard._check_field(PREFIX, "max_discount", g, 2, old.max_discount, new.max_discount, 0, 5 * 10**17, limited)
     param_guard._check_field(PREFIX, "target_buffer", g, 3, old.target_buffer, new.target_buffer, 0, WAD, limited)
     assert new.max_discount >= new.start_discount, "config: max_discount below start_discount"
+    assert new.max_discount > 0, "config: max_discount zero: no liquidator reward"
 
 
 @internal

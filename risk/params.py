@@ -131,6 +131,14 @@ class MarginParams(ParamGroup):
         _w("im_factor", 1, 3),
     )
 
+    def check_relations(self) -> None:
+        # a short option far from the money loses on a vol rise the spot grid cannot see
+        if self.short_min <= 0 and self.vol_shock_up <= 0:
+            raise ParamError(
+                "margin.short_min and vol_shock_up both zero: far out-of-the-money shorts "
+                "would need no margin (allowed: either above 0)"
+            )
+
 
 @dataclass(frozen=True)
 class LiquidationParams(ParamGroup):
@@ -155,6 +163,10 @@ class LiquidationParams(ParamGroup):
             raise ParamError(
                 f"liquidation.max_discount = {self.max_discount} below start_discount "
                 f"= {self.start_discount}"
+            )
+        if self.max_discount <= 0:
+            raise ParamError(
+                "liquidation.max_discount = 0: no liquidator reward (allowed: above 0)"
             )
 
 

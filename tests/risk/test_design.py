@@ -62,10 +62,11 @@ def test_design__fresh_draws__meet_the_coverage_target():
 
 def test_design__deep_itm_short_call__shock_is_the_return_quantile():
     """A deep in-the-money call moves one for one with spot: its MM covers the loss when
-    spot_shock is the coverage quantile of e^r - 1 (no vol effect, no short minimum)."""
+    spot_shock is the coverage quantile of e^r - 1 (no vol effect, a negligible short
+    minimum: both zero is refused, as on-chain)."""
     sigma, c = 0.5, 0.99
     book = _one_series_book(0.2, 365, True, -1.0)
-    current = MarginParams(short_min=0.0, vol_shock_up=0.0, vol_shock_down=0.0)
+    current = MarginParams(short_min=1e-6, vol_shock_up=0.0, vol_shock_down=0.0)
     targets = replace(FAST, coverage=c, n_paths=200_000, min_vol_shock=0.0)
     proposal = design(GBM(mu=0.0, sigma=sigma), book, current=current, targets=targets)
     h = targets.horizon_sec / 31_536_000

@@ -96,8 +96,13 @@ def test_deploy__stores_every_group_and_roles(risk_config, gov):
 
 @pytest.mark.parametrize("edge", ["lo", "hi"])
 def test_deploy__every_field_at_its_bound__accepted(project, gov, edge):
-    """The bounds are inclusive: a config with every field at lo (or hi) deploys."""
+    """The bounds are inclusive: a config with every field at lo (or hi) deploys, except
+    where a cross-field rule needs one field above its lo (short_min, max_discount: tested
+    below), which then sits at its hi."""
     values = {g: tuple(getattr(f, edge) for f in grp.params.FIELDS) for g, grp in GROUPS.items()}
+    if edge == "lo":
+        values["margin"] = with_field(values["margin"], 7, MarginParams.FIELDS[7].hi)
+        values["liquidation"] = with_field(values["liquidation"], 2, LiquidationParams.FIELDS[2].hi)
     config = deploy_config(project, gov, **values)
     for g in GROUPS:
         assert stored(config, g) == values[g]
@@ -115,8 +120,16 @@ def test_deploy__every_field_at_its_bound__accepted(project, gov, edge):
             "config: max_discount below start_discount",
         ),
         ({"rate_limit": (WAD + 1, DAY)}, "params: max_rel_change outside [0, 1e18]"),
+        (
+            {"liquidation": (0, 0, 0, 0)},
+            "config: max_discount zero: no liquidator reward",
+        ),
+        (
+            {"margin": with_field(with_field(MarginParams().to_chain(), 7, 0), 2, 0)},
+            "config: short_min and vol_shock_up both zero",
+        ),
     ],
-    ids=["bounds", "max-discount-below-start", "rate-limit"],
+    ids=["bounds", "max-discount-below-start", "rate-limit", "no-reward", "unmargined-shorts"],
 )
 def test_deploy__invalid_params__reverts(project, gov, overrides, message):
     with ape.reverts(message):
@@ -300,3 +313,16 @@ def test_set_rate_limit__unknown_group__reverts(risk_config, gov, group):
 def test_set_rate_limit__not_governor__reverts(risk_config, stranger):
     with ape.reverts("config: not governor"):
         risk_config.set_rate_limit(0, (WAD, 0), sender=stranger)
+
+
+def test_cross_field_rules__mirror_refuses_what_the_contract_refuses():
+    """risk.params checks the same combinations before anything is sent (audit finding 11:
+    no liquidator reward; far out-of-the-money shorts with no margin)."""
+    from risk.params import ParamError
+
+    with pytest.raises(ParamError, match="max_discount = 0: no liquidator reward"):
+        LiquidationParams(start_discount=0, discount_rate=0, max_discount=0).validate()
+    with pytest.raises(ParamError, match="short_min and vol_shock_up both zero"):
+        MarginParams(short_min=0, vol_shock_up=0).validate()
+    MarginParams(short_min=0).validate()  # either one above zero is enough
+    MarginParams(vol_shock_up=0).validate()
