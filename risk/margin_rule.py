@@ -1,5 +1,8 @@
-"""The margin rule governance submits, computed walk-forward: what `spot_shock` it would
-have set at each origin of a price history, using only the data before that origin.
+"""The spot-shock rule the risk engine recommends, computed walk-forward: what `spot_shock`
+it would have set at each origin of a price history, using only the data before that
+origin. (The simulated risk committee designs on its book instead, agents/committee.py,
+with the same models, weights, divergence add-on and long-history floor, but without the
+stressed-period weight and the ceiling.)
 
 The rule, at an origin t with the models last fitted at refit time f <= t:
 
@@ -51,12 +54,11 @@ from risk import apc as apc_tools
 from risk.apc import APC
 from risk.ensemble import MODELS, Regime, regime_indicators, regime_weights
 from risk.jit import jit
-from risk.tail_models import fit_problems
+from risk.tail_models import BATES_MIN_RETURNS, fit_problems
 from risk.units import DAY, YEAR_SEC
 
 CEILING = 0.9  # MarginParams.spot_shock's upper bound
 WEIGHTINGS = ("regime", "equal")
-MIN_LOOKBACK_RETURNS = 2_000  # Bates' moment fit needs this many
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,10 @@ def fit_at(returns: np.ndarray, index: int, dt: float, settings: RuleSettings) -
 
 
 def lookback_returns(settings: RuleSettings, dt: float) -> int:
+    """Returns each fit sees: lookback_days of them, at least BATES_MIN_RETURNS when Bates
+    is among the models (its moment fit needs them)."""
     n = int(round(settings.lookback_days * DAY / (dt * YEAR_SEC)))
-    return max(n, MIN_LOOKBACK_RETURNS)
+    return max(n, BATES_MIN_RETURNS) if "bates" in settings.models else n
 
 
 # --- the margin at one origin ---
@@ -359,6 +363,8 @@ def run_rule(
     points = np.array([f.index for f in fits])
     rows = []
     prepared: dict[int, Prepared] = {}
+    if len(origins) and (not fits or origins[0] < points[0]):
+        raise ValueError(f"origins: the first ({int(origins[0])}) is before the first fit")
     for t in origins:
         fit = fits[int(np.searchsorted(points, t, side="right")) - 1]
         if fit.index not in prepared:

@@ -113,7 +113,10 @@ def backtest_rule(
     notes = []
     for name in left:
         why = [f.left_out[name] for f in fits if name in f.left_out]
-        notes.append(f"{name} left out at {len(why)} of {len(fits)} refits (first: {why[0]})")
+        notes.append(
+            f"{name} left out at {len(why)} of {len(fits)} refits, so not scored alone "
+            f"(first: {why[0]})"
+        )
     notes += [
         f"{h} h: {run.capped} of {len(run.frame)} margins cut to the sanity ceiling "
         f"({settings.ceiling_multiple:g} x the worst {h} h loss before the fit)"
@@ -151,7 +154,7 @@ def plan_windows(
         if n_windows < MIN_WINDOWS:
             raise ValueError(
                 f"prices: {n_windows} windows of {h} h between the first origin with a "
-                f"{settings.lookback_days:g}-day lookback and the end; need at least "
+                f"{lookback}-return lookback and the end; need at least "
                 f"{MIN_WINDOWS} (a longer history or a later start)"
             )
     return first, last, steps
@@ -172,6 +175,11 @@ def score_run(run: RuleRun, settings: RuleSettings) -> pd.DataFrame:
     f = run.frame
     losses = {"long": f["loss_long"].to_numpy(), "short": f["loss_short"].to_numpy()}
     expost = max(float(np.quantile(losses[s], c)) for s in SIDES)
+    if not expost > 0:
+        raise ValueError(
+            f"prices: the {run.horizon}-step losses have no positive {c} quantile (flat "
+            "prices?): there is nothing to cover"
+        )
     rules = rule_columns(run)
     sub = rules["submitted"]
     same = max(_same_coverage_constant(losses[s], int(np.sum(losses[s] > sub))) for s in SIDES)

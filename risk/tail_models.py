@@ -35,6 +35,7 @@ from scipy.special import gammaln, logsumexp
 from risk import montecarlo as mc
 
 MIN_RETURNS = 30  # fewest returns any fit accepts (Bates needs more: see BatesModel.fit)
+BATES_MIN_RETURNS = 2_000  # Bates' moment fit
 # A fit is only used inside these limits (fit_problems). Variance shocks that take longer
 # than this to halve are not mean reversion the data can identify: GARCH's persistence is
 # fitted within it, so its long-run variance stays finite with a margin.
@@ -797,7 +798,7 @@ class Bates(_Model):
         Raises:
             ValueError: naming log_returns (NaN, inf, fewer than 2,000) or dt (<= 0).
         """
-        r = _check_returns(log_returns, dt, 2_000)
+        r = _check_returns(log_returns, dt, BATES_MIN_RETURNS)
         target, scale = _bates_data_moments(r)
         mean = float(r.mean())
 

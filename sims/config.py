@@ -131,10 +131,11 @@ class SimConfig:
         ):
             if not isinstance(getattr(self, name), int):
                 raise SimConfigError(f"{name} = {getattr(self, name)!r}: expected an integer")
-        if not isinstance(self.long_history, str):
-            raise SimConfigError(
-                f'long_history = {self.long_history!r}: expected a price file path or ""'
-            )
+        for name, what in (("long_history", "a price file"), ("long_vol_history", "a vol index")):
+            if not isinstance(getattr(self, name), str):
+                raise SimConfigError(
+                    f'{name} = {getattr(self, name)!r}: expected {what} path or ""'
+                )
         for name in ("governance", "pool_hedger"):
             if not isinstance(getattr(self, name), bool):
                 raise SimConfigError(f"{name} = {getattr(self, name)!r}: expected true or false")

@@ -13,8 +13,10 @@ def test_buffer_adds_its_share_in_calm_and_is_used_up_first_when_margins_rise():
     calc = np.array([0.10, 0.10, 0.12, 0.125, 0.20, 0.20])
     posted = buffered(calc, 0.25, rebuild_steps=0)
     assert posted[:2] == pytest.approx([0.125, 0.125])
-    # a rise of up to the buffer is absorbed: the posted margin does not move
-    assert posted[2] == pytest.approx(0.15)  # rebuilt at once: always 1.25 x calculated
+    # a rise of up to the buffer is absorbed: the posted margin does not move, even when
+    # the buffer is rebuilt at once once margins stop rising
+    assert posted[2] == pytest.approx(0.125) and posted[3] == pytest.approx(0.125)
+    assert posted[5] == pytest.approx(0.25)  # flat again: rebuilt at once
     slow = buffered(calc, 0.25, rebuild_steps=1e9)
     assert slow[2] == pytest.approx(0.125, abs=1e-9)
     assert slow[3] == pytest.approx(0.125, abs=1e-9)

@@ -189,3 +189,17 @@ def test_garch_fit_keeps_persistence_within_the_half_life_bound():
     fit = GARCH.fit(r, DT)
     assert fit.alpha + fit.beta <= p_max * (1 + 1e-12)
     assert fit_problems(fit) == []
+
+
+def test_origin_before_the_first_fit_is_refused(returns):
+    fits = fit_all(returns, DT, [2_500], FAST)
+    with pytest.raises(ValueError, match=r"origins: the first \(2499\) is before the first fit"):
+        run_rule(returns, DT, 1, np.arange(2_499, 2_510), fits, FAST)
+
+
+def test_flat_prices_are_refused_in_one_line_not_divided_by_zero(returns):
+    fits = fit_all(returns, DT, [2_500], FAST)
+    run = run_rule(returns, DT, 1, np.arange(2_500, 2_520), fits, FAST)
+    flat = replace(run, frame=run.frame.assign(loss_long=0.0, loss_short=0.0))
+    with pytest.raises(ValueError, match="no positive 0.995 quantile"):
+        score_run(flat, FAST)

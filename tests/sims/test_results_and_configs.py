@@ -197,3 +197,5 @@ def test_long_history__default_is_the_shipped_eth_closes_and_bad_files_are_named
         long_history_of(SimConfig(long_vol_history=str(tmp_path / "nope.csv")))
     with pytest.raises(SimConfigError, match="long_history = 3"):
         SimConfig(long_history=3).validate()  # type: ignore[arg-type]
+    with pytest.raises(SimConfigError, match="long_vol_history = 3: expected a vol index"):
+        SimConfig(long_vol_history=3).validate()  # type: ignore[arg-type]
