@@ -351,7 +351,7 @@ class TestPoolUnderwater:
     its NAV is not positive: there is no price at which a share can be sold or bought."""
 
     @pytest.fixture(scope="class", autouse=True)
-    def underwater(self, seeded, market, buyer, fund, find_series, push):
+    def pool_underwater(self, seeded, market, buyer, fund, find_series, push):
         """The audit's reproduction: the buyer holds 240 ATM 30-day calls from a 100k pool,
         and vol doubles three times (0.6 -> 4.8)."""
         fund(buyer, 2_000_000)
