@@ -42,10 +42,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from risk.apc import LongHistory, floored
+from risk.apc import LongHistory, floored, horizon_sums, worst_loss
 from risk.book import Book
 from risk.design import DesignTargets, Proposal
-from risk.ensemble import design_ensemble, fit_ensemble
+from risk.ensemble import design_ensemble, fit_ensemble, recent_returns
 from risk.param_guard import (
     GRACE_PERIOD,
     SETTERS,
@@ -69,7 +69,6 @@ log = logging.getLogger(__name__)
 GOVERNABLE = ("margin", "liquidation", "limits")  # the groups risk.design proposes
 # margin fields whose lower value makes margins looser (the APC hold keeps them)
 LOOSER_WHEN_LOWER = ("spot_shock", "vol_shock_up", "vol_shock_down", "short_min", "im_factor")
-RECENT_SEC = 7 * DAY  # "recent" realised vol: the last week
 SUMMARY = (  # the evidence kept in the review history
     "coverage_achieved",
     "worst_position_exceedance",
@@ -582,11 +581,12 @@ def loosening_hold(
 ) -> str | None:
     """Why margins may not be loosened at `now`, or None (the module docstring's rule).
 
-    Long-run levels use all the history up to now; recent realised vol the last RECENT_SEC.
+    Long-run levels use all the history up to now; recent realised vol the last week
+    (risk.ensemble.recent_returns).
     """
     every = sample_returns(now, timestamps, prices, math.inf, sample_sec)
     per_year = math.sqrt(YEAR_SEC / sample_sec)
-    recent_n = int(RECENT_SEC // sample_sec)
+    recent_n = recent_returns(sample_sec / YEAR_SEC)
     if len(every) >= 2 * recent_n:
         recent, long_run = np.std(every[-recent_n:]) * per_year, np.std(every) * per_year
         if recent > long_run:
@@ -602,9 +602,7 @@ def loosening_hold(
         every[-int(exceedance_sec // sample_sec) - steps :] if exceedance_sec > 0 else every[:0]
     )
     if len(window) >= steps:
-        c = np.concatenate(([0.0], np.cumsum(window)))
-        moves = c[steps:] - c[:-steps]
-        worst = max(-math.expm1(moves.min()), math.expm1(moves.max()))
+        worst = worst_loss(horizon_sums(window, steps))
         if worst > spot_shock:
             return (
                 f"a {horizon_sec / HOUR:g} h loss of {worst:.1%} beat spot_shock "

@@ -197,6 +197,12 @@ def stressed_window(returns: np.ndarray, window: int) -> tuple[int, int]:
     return start, start + window
 
 
+def worst_loss(horizon_log_returns: Any) -> float:
+    """The largest loss of a long (1 - e^R) or a short (e^R - 1) position over the returns."""
+    r = np.asarray(horizon_log_returns, dtype=float)
+    return max(-math.expm1(float(r.min())), math.expm1(float(r.max())))
+
+
 def horizon_sums(returns: np.ndarray, horizon: int) -> np.ndarray:
     """Overlapping sums of `horizon` consecutive log returns (empty if too few)."""
     if len(returns) < horizon:

@@ -63,6 +63,7 @@ SCORES: dict[str, tuple[float, float, float]] = {  # base, per unit of stress, p
     "garch": (0.0, 2.0, 0.0),
     "bates": (0.0, 1.0, 1.0),
 }
+RECENT_DAYS = 7  # the "recent" realised vol the regime and the APC hold look at
 MIN_FITTED = 2  # stable fits an ensemble needs (of at least 3 asked for)
 NORMAL_TAIL_4SD = math.erfc(4.0 / math.sqrt(2.0))  # P(|Z| > 4)
 MAD_TO_SD = 1.482602218505602  # sigma = 1.4826 MAD for a normal
@@ -106,7 +107,7 @@ def regime_indicators(
         raise ValueError(f"dt = {dt} outside allowed range (0, 1] years")
     if implied_vol is not None and not (math.isfinite(implied_vol) and implied_vol > 0):
         raise ValueError(f"implied_vol = {implied_vol} outside allowed range (0, inf)")
-    n_recent = recent or max(20, int(round(7 / 365 / dt)))
+    n_recent = recent or recent_returns(dt)
     n_recent = min(n_recent, len(r))
     rv = float(np.std(r[-n_recent:]) / math.sqrt(dt))
     reference = implied_vol if implied_vol is not None else float(np.std(r) / math.sqrt(dt))
@@ -119,6 +120,11 @@ def regime_indicators(
         stress=_stress(rv, reference),
         jumpy=max(0.0, tail / NORMAL_TAIL_4SD - 1.0),
     )
+
+
+def recent_returns(dt: float) -> int:
+    """How many of the last returns (dt years each) make "recent": one week's, at least 20."""
+    return max(20, int(round(RECENT_DAYS / 365 / dt)))
 
 
 def weight_reasons(regime: Regime, weights: dict[str, float]) -> str:

@@ -52,7 +52,7 @@ import pandas as pd
 
 from risk import apc as apc_tools
 from risk.apc import APC
-from risk.ensemble import MODELS, Regime, regime_indicators, regime_weights
+from risk.ensemble import MODELS, Regime, recent_returns, regime_indicators, regime_weights
 from risk.jit import jit
 from risk.tail_models import BATES_MIN_RETURNS, fit_problems
 from risk.units import DAY, YEAR_SEC
@@ -204,8 +204,7 @@ class Prepared:
         ceiling = CEILING
         past = apc_tools.horizon_sums(returns[: fit.index], horizon)
         if settings.ceiling_multiple > 0 and len(past):
-            worst = max(-math.expm1(past.min()), math.expm1(past.max()))
-            ceiling = min(CEILING, settings.ceiling_multiple * worst)
+            ceiling = min(CEILING, settings.ceiling_multiple * apc_tools.worst_loss(past))
         return cls(shapes, stressed, floor, ceiling)
 
 
@@ -252,8 +251,7 @@ def margin_at(
             + ")"
         )
     shocks = {name: apc_tools.quantile_shock(d, c) for name, d in draws.items()}
-    recent = max(20, int(round(7 * DAY / (dt * YEAR_SEC))))
-    rv = float(np.std(returns[t - recent : t]) / math.sqrt(dt))
+    rv = float(np.std(returns[t - recent_returns(dt) : t]) / math.sqrt(dt))
     if settings.weighting == "equal":
         weights = {name: 1.0 / len(draws) for name in draws}
     else:
