@@ -106,7 +106,7 @@ def add_commands(sub: Any) -> None:
     )
     b.add_argument("prices", type=Path, help="exchange klines or an OHLC/close CSV")
     b.add_argument("--start", default=None, help="first origin (date or epoch seconds)")
-    b.add_argument("--end", default=None, help="last origin (date or epoch seconds)")
+    b.add_argument("--end", default=None, help="no window ends after it (date or epoch seconds)")
     b.add_argument("--coverage", type=_float_in("--coverage", 0.9, 0.9999), default=0.995)
     b.add_argument("--horizons", default="1,8,24", help="hours, comma-separated")
     b.add_argument("--refit-days", type=_float_in("--refit-days", 1.0, 365.0), default=7.0)

@@ -90,8 +90,8 @@ def backtest_rule(
         history: hourly (or any regular) prices; the horizons must be whole steps.
         settings: the rule (RuleSettings()).
         horizons_h: horizons in hours.
-        start, end: first and last origin (Unix seconds; default the first origin with a
-            full lookback, and the last with a full horizon after it).
+        start, end: Unix seconds: the first origin, and the time no window ends after
+            (default: the first origin with a full lookback, and the end of the prices).
         workers: processes for the fits (results do not depend on it).
         progress: called with a message before each stage.
     """
