@@ -32,6 +32,7 @@ from keepers.sources import CsvSource, FeedSource, SimSource, parse_source
 from onchain.contracts import Contracts
 from onchain.rpc import JsonRpc
 from onchain.session import derived_keys
+from risk.params import allowed_spot_deviation
 from risk.units import GWEI
 
 pytestmark = pytest.mark.anvil
@@ -301,15 +302,18 @@ def test_oracle_updater__sim_source__same_seed_same_price_within_max_deviation(
     snapshot = net.rpc.call("evm_snapshot", [])
     assert push_once(parse_source("sim:8"), "c") != first  # another seed, another path
 
-    # a violent simulated hour: the step is beyond the oracle's max deviation (25%), the
-    # push is clamped to it (decisions.clamp_to_deviation) and lands
+    # a violent simulated hour: the step is beyond what the oracle accepts (25% within a
+    # heartbeat, x sqrt(elapsed / heartbeat) after it: risk.params.allowed_spot_deviation),
+    # the push is clamped to it (decisions.clamp_to_deviation) and lands
     assert net.rpc.call("evm_revert", [snapshot])
+    allowed = allowed_spot_deviation(0.25, 3_600, now - net.view("oracle", "updated_at"))
+    assert 0.25 < allowed < 0.26  # 61 s past the heartbeat
     wild = SimSource(7, vol=1_000.0)  # a step of about -57 +- 11 log units
     raw = wild.quote(now, before / WAD).spot
-    assert abs(raw / (before / WAD) - 1) > 0.25  # the premise
+    assert abs(raw / (before / WAD) - 1) > allowed  # the premise
     pushed = push_once(wild, "d")
-    assert pushed == int(decisions.clamp_to_deviation(raw, before / WAD, 0.99 * 0.25) * WAD)
-    assert 0.24 < abs(pushed / before - 1) <= 0.25
+    assert pushed == int(decisions.clamp_to_deviation(raw, before / WAD, 0.99 * allowed) * WAD)
+    assert 0.24 < abs(pushed / before - 1) <= allowed
 
 
 def test_oracle_updater__feed_sources__push_new_rounds_only(live_anvil, live_types, tmp_path):
