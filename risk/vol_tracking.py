@@ -1,9 +1,10 @@
 """The Kalman ATM-vol filter (risk.kalman) against a real implied vol index (DVOL).
 
 The index's daily closes are the observations and each day's high-low range, squared,
-sets its relative observation noise (a wide day is a noisy close). The noise variances
-are fitted by maximum likelihood on the first `train_share` of the days only; on the rest
-(out of sample) the filter runs with them and is scored:
+sets its relative observation noise (a wide day is a noisy close), scaled by the fitted
+days' median range (no scored day informs the fit; without any range, equal noise). The
+noise variances are fitted by maximum likelihood on the first `train_share` of the days
+only; on the rest (out of sample) the filter runs with them and is scored:
 
 - tracking_rmse_pts: RMSE, in vol points, of the filter's estimate at day t against the
   close of day t + 1 (what a committee using the filtered vol would have been off by the
@@ -36,12 +37,13 @@ def track_vol_index(index: VolIndex, train_share: float = 0.5) -> dict[str, Any]
     split = int(n * train_share)
     if split < 30 or n - split < 30:
         raise ValueError(f"{index.source}: {n} days, need at least 30 to fit and 30 to score")
+    rel = np.ones(n)
     if index.high is not None and index.low is not None:
         rng = np.asarray(index.high, dtype=float) - np.asarray(index.low, dtype=float)
-        rel = np.maximum(rng, np.median(rng[rng > 0]) * 0.1) ** 2
-        rel = rel / np.median(rel)
-    else:
-        rel = np.ones(n)
+        fit_rng = rng[:split][rng[:split] > 0]  # the scale comes from the fitted days only
+        if len(fit_rng):
+            rel = np.maximum(rng, np.median(fit_rng) * 0.1) ** 2
+            rel = rel / np.median(rel[:split])
     dt = np.diff(index.timestamp, prepend=index.timestamp[0]).astype(float) / 86_400.0
     dt[0] = 1.0
     noise = fit_noise(y[:split], dt[:split], rel[:split])

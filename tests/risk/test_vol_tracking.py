@@ -36,3 +36,21 @@ def test_real_dvol_slice__metrics_are_reported():
     assert 0 < out["tracking_rmse_pts"] < 20 and 0 < out["naive_rmse_pts"] < 20
     with pytest.raises(ValueError, match="train_share = 0.95"):
         track_vol_index(_index(0.01, 0.01), 0.95)
+
+
+def test_fitted_noise__does_not_see_the_scored_days_ranges():
+    """Widening every scored day's high-low range must not move the fitted noise (the
+    ranges' scale once came from the whole sample, scored days included)."""
+    from dataclasses import replace
+
+    base = _index(true_sd=0.005, noise_sd=0.03)
+    n, split = len(base.close), len(base.close) // 2
+    rng = np.full(n, 0.02)
+    ranged = replace(base, high=base.close + rng / 2, low=base.close - rng / 2)
+    wider = rng.copy()
+    wider[split:] *= 10.0
+    widened = replace(base, high=base.close + wider / 2, low=base.close - wider / 2)
+    a, b = track_vol_index(ranged), track_vol_index(widened)
+    for key in ("process_sd_pts_per_day", "obs_sd_pts_median_day"):
+        assert a[key] == b[key]
+    assert a["tracking_rmse_pts"] != b["tracking_rmse_pts"]  # the scored days do use them
