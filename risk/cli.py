@@ -329,7 +329,8 @@ def design(args: argparse.Namespace) -> int:
         from risk.rule_backtest import plan_windows
 
         rule = RuleSettings(coverage=float(args.coverage), lookback_days=float(args.lookback_days))
-        plan_windows(hist, rule, (_whole_hours("--horizon-hours", args.horizon_hours),))
+        rule_horizons = (_whole_hours("--horizon-hours", args.horizon_hours),)
+        plan_windows(hist, rule, rule_horizons)
     if args.model == "ensemble":
         ens = fit_ensemble(r, dt, implied_vol=iv)
         proposal = design_ensemble(ens, book, current["margin"], current["liquidation"], targets)
@@ -358,8 +359,7 @@ def design(args: argparse.Namespace) -> int:
             "\n## The submitted rule (ensemble + divergence add-on + APC), walk-forward on "
             "these prices, and each model alone (optsim backtest for plots and options)\n"
         )
-        bt = backtest_rule(hist, rule, (_whole_hours("--horizon-hours", args.horizon_hours),))
-        backtest = _print_scores(bt)
+        backtest, _ = _print_scores(backtest_rule(hist, rule, rule_horizons))
     if args.out:
         doc = {
             "model": args.model,
@@ -382,7 +382,7 @@ def backtest(args: argparse.Namespace) -> int:
     from risk.backtest_plot import plot_backtest, worst_windows
     from risk.margin_rule import RuleSettings
     from risk.market_data import epoch_of, read_prices
-    from risk.rule_backtest import backtest_rule, procyclicality_table
+    from risk.rule_backtest import backtest_rule
 
     horizons = _horizons(args.horizons)
     zooms = [_zoom(z) for z in args.zoom or []]
@@ -412,8 +412,7 @@ def backtest(args: argparse.Namespace) -> int:
         f"{pd.Timestamp(hist.timestamp[last], unit='s'):%Y-%m-%d %H:%M} UTC"
     )
     print(f"# Margin rule backtest: {args.prices.name}, {span}, coverage {settings.coverage}\n")
-    _print_scores(bt)
-    pro = procyclicality_table(bt)
+    scores, pro = _print_scores(bt)
     if args.out is not None:
         out = Path(args.out)
         files: dict[str, Any] = {
@@ -422,7 +421,7 @@ def backtest(args: argparse.Namespace) -> int:
                     "prices": str(args.prices),
                     "span": span,
                     "settings": _plain(settings),
-                    "scores": bt.summary().reset_index().to_dict("records"),
+                    "scores": scores.to_dict("records"),
                     "procyclicality": pro.to_dict("records"),
                     "notes": bt.notes,
                 },
@@ -450,9 +449,9 @@ def backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_scores(bt: Any) -> pd.DataFrame:
-    """A rule backtest's score table, its procyclicality with APC on and off, and its notes;
-    returns every score (one row per horizon, rule and side)."""
+def _print_scores(bt: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Print a rule backtest's score table, its procyclicality with APC on and off, and its
+    notes; return every score (one row per horizon, rule and side) and the procyclicality."""
     from risk.rule_backtest import procyclicality_table
 
     cols = [
@@ -460,12 +459,14 @@ def _print_scores(bt: Any) -> pd.DataFrame:
         "conditional_p", "yellow_blocks", "red_blocks", "mean_margin", "margin_over_expost",
         "loss_to_margin_mean", "loss_to_margin_max", "passes",
     ]  # fmt: skip
-    _print_frame(bt.summary()[cols].reset_index(), floatfmt="{:.4g}")
+    scores = bt.summary().reset_index()
+    _print_frame(scores[["horizon_h", "rule", "side", *cols]], floatfmt="{:.4g}")
     print("\n## Procyclicality of the submitted rule, APC on and off\n")
-    _print_frame(procyclicality_table(bt), floatfmt="{:.3g}")
+    pro = procyclicality_table(bt)
+    _print_frame(pro, floatfmt="{:.3g}")
     for note in bt.notes:
         print(f"- {note}")
-    return bt.summary().reset_index()
+    return scores, pro
 
 
 def _whole_hours(name: str, hours: float) -> int:
