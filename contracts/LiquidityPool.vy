@@ -155,12 +155,18 @@ def _nav() -> int256:
 
 
 @internal
-@view
-def _total_assets() -> uint256:
-    nav: int256 = self._nav()
+@pure
+def _assets_of(nav: int256) -> uint256:
+    # NAV (1e18 USD) in token units, 0 when not positive
     if nav <= 0:
         return 0
     return convert(nav, uint256) // TOKEN_TO_WAD
+
+
+@internal
+@view
+def _total_assets() -> uint256:
+    return self._assets_of(self._nav())
 
 
 @internal
@@ -172,9 +178,7 @@ def _priced_assets() -> uint256:
          Both revert; an empty pool (no shares) takes its first deposit at NAV 0.
     """
     nav: int256 = self._nav()
-    total: uint256 = 0
-    if nav > 0:
-        total = convert(nav, uint256) // TOKEN_TO_WAD
+    total: uint256 = self._assets_of(nav)
     assert total > 0 or (nav == 0 and self.totalSupply == 0), "pool: NAV not positive"
     return total
 
