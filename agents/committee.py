@@ -18,12 +18,19 @@ towards the target that the chain will accept when the change executes
   realised vol of all the history up to the review, or the latest implied vol is above
   its long-run mean, or a horizon loss beat the spot_shock in force within the last
   `hold_after_exceedance_days`. Tightening is never held back;
-- the long-lookback floor (EMIR RTS 153/2013 art. 28(c)): given the asset's long past
-  (risk.apc.LongHistory, e.g. years of daily closes), spot_shock is never proposed below
-  the coverage quantile of its horizon losses, however calm the committee's own window;
+- given the asset's long past (risk.apc.LongHistory, e.g. years of daily closes), the
+  design applies the anchors of the rule `optsim backtest` scores (risk.margin_rule),
+  through risk.apc.HistoryAnchors and risk.ensemble.design_ensemble:
+  the stressed period (EMIR RTS 153/2013 art. 28(b)): the models' mixture takes
+  `stressed_weight` of the horizon returns of the most volatile `stress_days` in the long
+  past and the simulation's own history;
+  the long-lookback floor (art. 28(c)): spot_shock is never proposed below the coverage
+  quantile of the long past's horizon losses, however calm the committee's own window;
   with an implied vol index in that past (e.g. DVOL), vol_shock_up and vol_shock_down are
   never below the coverage quantiles of its horizon rises and falls: the vol shocks come
-  from the market's implied-vol history, not from a fixed minimum.
+  from the market's implied-vol history, not from a fixed minimum;
+  the sanity ceiling: spot_shock is never above `ceiling_multiple` x the worst horizon
+  loss in that past and the simulation's history.
 
 A group with a proposal in flight (sent, queued on the timelock and not executed) is never
 proposed again until that proposal is executed, abandoned or expired. The change takes
@@ -42,7 +49,14 @@ from typing import Any, cast
 
 import numpy as np
 
-from risk.apc import LongHistory, floored, horizon_sums, worst_loss
+from risk.apc import (
+    APC,
+    CEILING_MULTIPLE,
+    HistoryAnchors,
+    LongHistory,
+    horizon_sums,
+    worst_loss,
+)
 from risk.book import Book
 from risk.design import DesignTargets, Proposal
 from risk.ensemble import design_ensemble, fit_ensemble, recent_returns
@@ -75,6 +89,8 @@ SUMMARY = (  # the evidence kept in the review history
     "spot_shock_mixture",
     "model_divergence",
     "divergence_add_on",
+    "apc_stressed_uplift",
+    "spot_shock_ceiling",
     "regime_stress",
     "regime_jumpy",
     "lar_mm_usd",
@@ -109,6 +125,10 @@ class CommitteeConfig:
     seed: int = 0  # review k simulates with seed + k
     apc: bool = True  # hold margins in stress (module docstring)
     hold_after_exceedance_days: float = 7.0  # no loosening this long after an exceedance
+    # with a long history (module docstring): the rule's anchors, risk.margin_rule's defaults
+    stressed_weight: float = APC().stressed_weight
+    stress_days: float = APC().stress_days
+    ceiling_multiple: float = CEILING_MULTIPLE
 
     def __post_init__(self) -> None:
         self.validate()
@@ -132,6 +152,9 @@ class CommitteeConfig:
             "retry_after_sec": (0, 365 * DAY),
             "max_execution_attempts": (1, 1_000),
             "hold_after_exceedance_days": (0.0, 365.0),
+            "stressed_weight": (0.0, 0.5),
+            "stress_days": (1.0, 3650.0),
+            "ceiling_multiple": (0.0, 100.0),
         }
         for name, (lo, hi) in checks.items():
             value = getattr(self, name)
@@ -223,6 +246,7 @@ class Analysis:
     targets: DesignTargets
     kappa: float
     apc_hold: str | None = None  # why margins may not be loosened now (None: they may)
+    anchors: HistoryAnchors | None = None  # the long past's anchors (None: no long past)
 
     def run(self) -> Proposal | str:
         """The design's proposal, or why there is none."""
@@ -232,7 +256,13 @@ class Analysis:
             return f"the ensemble could not be fitted: {exc}"
         try:
             return design_ensemble(
-                ensemble, self.book, self.margin, self.liquidation, self.targets, self.kappa
+                ensemble,
+                self.book,
+                self.margin,
+                self.liquidation,
+                self.targets,
+                self.kappa,
+                self.anchors,
             )
         except (ValueError, ParamError) as exc:
             return f"the design failed: {exc}"
@@ -381,6 +411,16 @@ class RiskCommittee:
                 now, timestamps, prices, iv, margin.spot_shock, cfg.horizon_sec,
                 cfg.sample_sec, cfg.hold_after_exceedance_days * DAY,
             )  # fmt: skip
+        anchors = None
+        if cfg.apc and self.long_history is not None:
+            anchors = HistoryAnchors.of(
+                self.long_history,
+                sample_returns(now, timestamps, prices, math.inf, cfg.sample_sec),
+                cfg.sample_sec / YEAR_SEC,
+                cfg.horizon_sec,
+                APC(stressed_weight=cfg.stressed_weight, stress_days=cfg.stress_days),
+                cfg.ceiling_multiple,
+            )
         return Analysis(
             time=now,
             n_returns=n,
@@ -395,6 +435,7 @@ class RiskCommittee:
             targets=targets,
             kappa=cfg.kappa,
             apc_hold=hold,
+            anchors=anchors,
         )
 
     def finish_review(
@@ -429,8 +470,6 @@ class RiskCommittee:
         actions = []
         for g in analysis.free:
             target = outcome.groups()[g]
-            if g == "margin" and self.config.apc and self.long_history is not None:
-                target = self._floored(target, record)
             if g == "margin" and analysis.apc_hold:
                 target = _not_looser(current[g], target, record)
             record.targets[g] = target  # what the committee aims for, after APC
@@ -442,16 +481,6 @@ class RiskCommittee:
                 self.pending.add(g)
         self.history.append(record)
         return actions
-
-    def _floored(self, target: ParamGroup, record: Review) -> ParamGroup:
-        """The margin target raised to the long history's floors (risk.apc.floored)."""
-        assert self.long_history is not None
-        cfg = self.config
-        margin, notes = floored(
-            cast(MarginParams, target), self.long_history, cfg.horizon_sec, cfg.coverage
-        )
-        record.notes += notes
-        return margin
 
     def _step(
         self,

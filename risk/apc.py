@@ -43,10 +43,13 @@ from typing import Any
 
 import numpy as np
 
+from risk.jit import jit
 from risk.params import MarginParams
-from risk.units import HOUR, YEAR_SEC
+from risk.units import DAY, HOUR, YEAR_SEC
 
 PROCYCLICALITY_DAYS = (1, 5, 30)
+CEILING = 0.9  # MarginParams.spot_shock's upper bound: no margin rule asks for more
+CEILING_MULTIPLE = 1.0  # the sanity ceiling, x the worst horizon loss (risk.margin_rule)
 
 
 @dataclass(frozen=True)
@@ -245,3 +248,147 @@ def procyclicality(margin: Any, steps_per_day: float) -> dict[str, float]:
             ahead[:-j] = np.maximum(ahead[:-j], m[j:])
         out[f"max_{days}d_increase"] = float((ahead[:-1] / m[:-1]).max()) if len(m) > 1 else 1.0
     return out
+
+
+# --- option 1 (the stressed mixture) and the sanity ceiling, for any design ---
+
+
+def stressed_mixtures(
+    sorted_draws: list[np.ndarray],
+    weights: np.ndarray,
+    stressed: np.ndarray,
+    stressed_weight: float,
+    coverage: float,
+) -> tuple[float, float]:
+    """(mixture, stressed mixture) shocks: the coverage shock of the models' mixture (each
+    model's sorted horizon log returns with its weight), and of the same mixture taking
+    `stressed_weight` of the stressed period's sorted horizon returns (option 1), never
+    below the first: when today is more stressed than the stressed period, APC does not
+    dilute it. Without a stressed period or weight both are the mixture."""
+    mixture = _mixture_shock(sorted_draws, np.asarray(weights, dtype=float), coverage)
+    if stressed_weight <= 0 or len(stressed) == 0:
+        return mixture, mixture
+    with_stress = _mixture_shock(
+        list(sorted_draws) + [stressed],
+        np.append((1 - stressed_weight) * np.asarray(weights, dtype=float), stressed_weight),
+        coverage,
+    )
+    return mixture, max(with_stress, mixture)
+
+
+def ceiling_of(past_horizon_returns: list[np.ndarray], multiple: float) -> float:
+    """The sanity ceiling (risk.margin_rule's docstring says why): `multiple` x the worst
+    horizon loss, either side, among the past horizon log returns given (series of any
+    step, each summed over the horizon), never above CEILING; CEILING alone when multiple
+    is 0 or nothing is given."""
+    past = [np.asarray(p, dtype=float) for p in past_horizon_returns if len(p)]
+    if multiple <= 0 or not past:
+        return CEILING
+    return min(CEILING, multiple * max(worst_loss(p) for p in past))
+
+
+@dataclass(frozen=True)
+class HistoryAnchors:
+    """What an asset's past sets in a design on a book (risk.ensemble.design_ensemble), the
+    same anchors risk.margin_rule's walk-forward rule takes from its price history:
+
+    - the stressed period (option 1): the `stress_days` window of the highest annualised
+      realised variance among the long history and the recent returns, as sorted horizon
+      log returns, which the models' mixture takes with `stressed_weight`;
+    - the floors (option 3): `long`'s coverage losses (LongHistory.floor, vol_floor);
+    - the sanity ceiling: ceiling_multiple x the worst horizon loss in both.
+
+    Each series is summed over the horizon at its own step (at least one return, as
+    LongHistory.floor: a daily history stands for a shorter horizon at one day).
+    """
+
+    long: LongHistory
+    stressed: np.ndarray
+    stressed_weight: float
+    stressed_source: str
+    ceiling: float
+    ceiling_multiple: float
+
+    @classmethod
+    def of(
+        cls,
+        long: LongHistory,
+        recent: Any,
+        recent_dt: float,
+        horizon_sec: float,
+        apc: APC,
+        ceiling_multiple: float,
+    ) -> HistoryAnchors:
+        apc.validate()
+        if not (math.isfinite(ceiling_multiple) and 0.0 <= ceiling_multiple <= 100.0):
+            raise ValueError(
+                f"ceiling_multiple = {ceiling_multiple!r} outside allowed range [0, 100]"
+            )
+        series = [
+            (np.asarray(long.log_returns, dtype=float), long.dt, long.source or "the long history"),
+            (np.asarray(recent, dtype=float), recent_dt, "the recent returns"),
+        ]
+        stressed, source, worst_var, past = np.empty(0), "", -1.0, []
+        for r, dt, name in series:
+            k = max(1, int(round(horizon_sec / (dt * YEAR_SEC))))
+            past.append(horizon_sums(r, k))
+            if apc.stressed_weight <= 0:
+                continue
+            lo, hi = stressed_window(r, max(1, int(round(apc.stress_days * DAY / (dt * YEAR_SEC)))))
+            sums = horizon_sums(r[lo:hi], k)
+            var = float(np.mean(r[lo:hi] ** 2)) / dt if hi > lo else -1.0
+            if len(sums) >= 10 and var > worst_var:
+                stressed, worst_var = np.sort(sums), var
+                source = f"{name}, {hi - lo} returns at {math.sqrt(var):.0%} realised vol"
+        return cls(
+            long,
+            stressed,
+            apc.stressed_weight,
+            source,
+            ceiling_of(past, ceiling_multiple),
+            ceiling_multiple,
+        )
+
+    def capped(
+        self, margin: MarginParams, horizon_sec: float
+    ) -> tuple[MarginParams, tuple[str, ...]]:
+        """spot_shock cut to the ceiling (rounded up to 1e-4, as the floors), with a note."""
+        cap = math.ceil(self.ceiling * 1e4) / 1e4
+        if margin.spot_shock <= cap:
+            return margin, ()
+        note = (
+            f"ceiling: spot_shock {margin.spot_shock:.4f} -> {cap:.4f}, "
+            f"{self.ceiling_multiple:g} x the worst {horizon_sec / HOUR:g} h loss in "
+            f"{self.long.source or 'the long history'} and the recent returns"
+        )
+        return replace(margin, spot_shock=cap), (note,)
+
+
+def _mixture_shock(sorted_rows: list[np.ndarray], weights: np.ndarray, coverage: float) -> float:
+    values = np.concatenate(sorted_rows)
+    offsets = np.cumsum([0] + [len(r) for r in sorted_rows])
+    lo = _mixture_quantile(values, offsets, weights, 1.0 - coverage)
+    hi = _mixture_quantile(values, offsets, weights, coverage)
+    return max(-math.expm1(lo), math.expm1(hi), 0.0)
+
+
+@jit
+def _mixture_quantile(values, offsets, weights, p):  # type: ignore[no-untyped-def]
+    """x with sum_i w_i F_i(x) = p, F_i the empirical CDF of the sorted segment i (bisection
+    to 1e-12 of the range; each F_i by binary search)."""
+    lo = values.min()
+    hi = values.max()
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        cdf = 0.0
+        for i in range(weights.shape[0]):
+            a = offsets[i]
+            b = offsets[i + 1]
+            cdf += weights[i] * np.searchsorted(values[a:b], mid, side="right") / (b - a)
+        if cdf < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12:
+            break
+    return hi

@@ -80,7 +80,8 @@ def add_commands(sub: Any) -> None:
         "--long-history",
         type=Path,
         default=None,
-        help="years of the asset's prices: spot_shock is not proposed below their loss (APC)",
+        help="years of the asset's prices: the rule's APC (stressed period, floor) and "
+        "ceiling, as optsim backtest scores it",
     )
     d.add_argument(
         "--vol-history",
@@ -331,17 +332,26 @@ def design(args: argparse.Namespace) -> int:
         rule = RuleSettings(coverage=float(args.coverage), lookback_days=float(args.lookback_days))
         rule_horizons = (_whole_hours("--horizon-hours", args.horizon_hours),)
         plan_windows(hist, rule, rule_horizons)
+    anchors = None
+    if long is not None:
+        from risk.apc import APC, CEILING_MULTIPLE, HistoryAnchors
+
+        anchors = HistoryAnchors.of(long, r, dt, targets.horizon_sec, APC(), CEILING_MULTIPLE)
     if args.model == "ensemble":
         ens = fit_ensemble(r, dt, implied_vol=iv)
-        proposal = design_ensemble(ens, book, current["margin"], current["liquidation"], targets)
+        proposal = design_ensemble(
+            ens, book, current["margin"], current["liquidation"], targets, anchors=anchors
+        )
     else:
         model = MODELS[args.model].fit(r, dt)
         proposal = run_design(model, book, current["margin"], current["liquidation"], targets)
-    if long is not None:
-        from risk.apc import floored
+        if anchors is not None:  # one model alone: the floors and the ceiling, no mixture
+            from risk.apc import floored
 
-        margin, raised = floored(proposal.margin, long, targets.horizon_sec, targets.coverage)
-        proposal = replace(proposal, margin=margin, notes=proposal.notes + raised)
+            h, c = targets.horizon_sec, targets.coverage
+            margin, raised = floored(proposal.margin, anchors.long, h, c)
+            margin, cut = anchors.capped(margin, h)
+            proposal = replace(proposal, margin=margin, notes=proposal.notes + raised + cut)
     print(
         f"# Parameter proposal ({args.model}, coverage {args.coverage}, "
         f"horizon {args.horizon_hours:g} h, {len(book.accounts)} accounts)\n"

@@ -28,6 +28,17 @@ deviation D = sqrt(sum w_m (s_m - s_bar)^2), and the proposed shock is
     spot_shock = s_mixture + kappa * D          (kappa = 1 by default)
 
 so a margin rises when the models disagree, even if the mixture alone looks safe.
+
+With the asset's past (risk.apc.HistoryAnchors) the design applies the same
+anti-procyclicality and ceiling as the walk-forward rule that `optsim backtest` scores
+(risk.margin_rule), in its order:
+
+    spot_shock = min(ceiling, max(floor, s_mixture + kappa * D + (s_stressed - s_u)))
+
+s_u is the coverage shock of the models' mixture on the underlying alone (a long and a
+short position), s_stressed the same with the stressed period's horizon returns taking
+their weight: the book's design gains exactly the uplift the rule's stressed weight gives.
+The floor also raises the vol shocks to the implied vol index's moves (risk.apc.floored).
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from risk.apc import CEILING, HistoryAnchors, floored, stressed_mixtures
 from risk.book import Book
 from risk.design import (
     DesignTargets,
@@ -55,6 +67,7 @@ from risk.design import (
 )
 from risk.params import LiquidationParams, MarginParams
 from risk.tail_models import GARCH, GBM, Bates, HorizonPaths, Merton, fit_problems
+from risk.units import HOUR
 
 MODELS: dict[str, Any] = {"gbm": GBM, "merton": Merton, "garch": GARCH, "bates": Bates}
 SCORES: dict[str, tuple[float, float, float]] = {  # base, per unit of stress, per unit of jumpy
@@ -239,27 +252,45 @@ def design_ensemble(
     liquidation: LiquidationParams | None = None,
     targets: DesignTargets | None = None,
     kappa: float = 1.0,
+    anchors: HistoryAnchors | None = None,
 ) -> Proposal:
-    """risk.design.design on the ensemble's mixture, plus the divergence add-on.
+    """risk.design.design on the ensemble's mixture, plus the divergence add-on, and with
+    `anchors` the stressed-period uplift, the floors and the ceiling (module docstring).
 
-    The evidence gains each model's weight and own spot shock, the divergence D and the
-    add-on kappa D.
+    The evidence gains each model's weight and own spot shock, the divergence D, the
+    add-on kappa D and the stressed uplift; coverage, keeper economics and liquidations at
+    risk are those of the final parameters.
     """
     if not (math.isfinite(kappa) and 0.0 <= kappa <= 10.0):
         raise ValueError(f"kappa = {kappa} outside allowed range [0, 10]")
     targets = targets or DesignTargets()
     base = design(ensemble, book, current, liquidation, targets)
-    shocks = {}
+    shocks, underlying = {}, []
     for name, model in ensemble.models.items():
         draws = horizon_draws(model, targets)
         moves = Revaluation.build(book, draws, targets.horizon_sec)
         shocks[name] = spot_shock_for(base.margin, moves, book, targets.coverage)[0].spot_shock
+        underlying.append(np.sort(draws.log_return))
     w = np.array([ensemble.weights[n] for n in shocks])
     s = np.array(list(shocks.values()))
     mean = float(w @ s)
     divergence = float(math.sqrt(w @ (s - mean) ** 2))
     add_on = kappa * divergence
-    shock = min(0.9, math.ceil((base.margin.spot_shock + add_on) * 1e4) / 1e4)
+    uplift = 0.0
+    anchor_notes: tuple[str, ...] = ()
+    if anchors is not None:
+        plain, stressed = stressed_mixtures(
+            underlying, w, anchors.stressed, anchors.stressed_weight, targets.coverage
+        )
+        uplift = stressed - plain
+        anchor_notes = (
+            f"APC stressed period: spot_shock + {uplift:.4f}, the models' mixture on the "
+            f"underlying with {anchors.stressed_weight:.0%} of the stressed period's "
+            f"{targets.horizon_sec / HOUR:g} h returns ({anchors.stressed_source}) asks "
+            f"{stressed:.4f} against {plain:.4f} without",
+        )
+    book_shock = min(CEILING, math.ceil((base.margin.spot_shock + add_on) * 1e4) / 1e4)
+    shock = min(CEILING, math.ceil((base.margin.spot_shock + add_on + uplift) * 1e4) / 1e4)
     evidence = dict(base.evidence)
     for name in shocks:
         evidence[f"weight_{name}"] = ensemble.weights[name]
@@ -269,37 +300,53 @@ def design_ensemble(
             "spot_shock_mixture": base.margin.spot_shock,
             "model_divergence": divergence,
             "divergence_add_on": add_on,
+            "apc_stressed_uplift": uplift,
             "regime_stress": ensemble.regime.stress,
             "regime_jumpy": ensemble.regime.jumpy,
         }
     )
     skipped = tuple(f"{name} left out of the ensemble: {why}" for name, why in ensemble.skipped)
     margin = replace(base.margin, spot_shock=shock)
+    if anchors is not None:
+        margin, raised = floored(margin, anchors.long, targets.horizon_sec, targets.coverage)
+        margin, cut = anchors.capped(margin, targets.horizon_sec)
+        anchor_notes += raised + cut
+        evidence["spot_shock_ceiling"] = anchors.ceiling
     # the evidence of what is proposed: coverage, keeper economics and LaR at the final shock
     draws = horizon_draws(ensemble, targets)
     moves = Revaluation.build(book, draws, targets.horizon_sec)
     worst = float(position_exceedance(margin, moves, book).max())
+    # whether the book informs the shock is judged at the book's own design (before the
+    # anchors, which may lift MM above every draw: coverage 1 is then a result)
+    by_book = replace(base.margin, spot_shock=book_shock)
+    worst_by_book = (
+        worst if by_book == margin else float(position_exceedance(by_book, moves, book).max())
+    )
+    degenerate = is_degenerate(book_shock, worst_by_book)
     liq, liq_evidence = liquidation_design(margin, base.liquidation, book, targets)
     evidence.update(
         {
             "worst_position_exceedance": worst,
             # a degenerate design (risk.design.is_degenerate) has no coverage figure
-            "coverage_achieved": math.nan if is_degenerate(shock, worst) else 1.0 - worst,
-            "degenerate": float(is_degenerate(shock, worst)),
+            "coverage_achieved": math.nan if degenerate else 1.0 - worst,
+            "degenerate": float(degenerate),
             **liq_evidence,
             **liquidations_at_risk(book, margin, draws, targets),
         }
     )
-    degenerate = (degenerate_note(shock, worst),) if is_degenerate(shock, worst) else ()
+    degenerate_notes = (degenerate_note(book_shock, worst_by_book),) if degenerate else ()
     notes = (
         tuple(n for n in base.notes if not n.startswith("degenerate"))
-        + degenerate
+        + degenerate_notes
         + skipped
         + (
             weight_reasons(ensemble.regime, ensemble.weights),
             f"spot_shock = mixture {base.margin.spot_shock:.4f} + {kappa} x divergence "
-            f"{divergence:.4f} = {shock:.4f}",
+            f"{divergence:.4f}"
+            + (f" + stressed uplift {uplift:.4f}" if anchors else "")
+            + f" = {shock:.4f}",
         )
+        + anchor_notes
     )
     return replace(base, margin=margin, liquidation=liq, evidence=evidence, notes=notes)
 

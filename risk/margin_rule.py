@@ -1,8 +1,8 @@
 """The spot-shock rule the risk engine recommends, computed walk-forward: what `spot_shock`
 it would have set at each origin of a price history, using only the data before that
-origin. (The simulated risk committee designs on its book instead, agents/committee.py,
-with the same models, weights, divergence add-on and long-history floor, but without the
-stressed-period weight and the ceiling.)
+origin. (The simulated risk committee and `optsim design` design on a book of options instead,
+risk.ensemble.design_ensemble: the same models, weights and divergence add-on on the book's
+coverage, and the same APC and ceiling through risk.apc.HistoryAnchors.)
 
 The rule, at an origin t with the models last fitted at refit time f <= t:
 
@@ -25,8 +25,8 @@ The rule, at an origin t with the models last fitted at refit time f <= t:
    floored at the long-lookback quantile and the buffer is applied to the series.
 
 A sanity ceiling: no margin above `ceiling_multiple` x the worst horizon loss (either side)
-in the whole history before the fit, nor above `CEILING` (the largest spot_shock the
-contracts accept). The default multiple is 1, a bound with no constant in it: a margin at
+in the whole history before the fit, nor above risk.apc.CEILING (the largest spot_shock
+the contracts accept). The default multiple is 1, a bound with no constant in it: a margin at
 the coverage quantile that asks for more than anything the asset has ever done over the
 horizon is the model extrapolating its own parametric tail, not the data (an hourly GARCH-t
 after a -23% hour asked for a 24 h shock of 131% in March 2020, when the worst 24 h loss
@@ -53,11 +53,9 @@ import pandas as pd
 from risk import apc as apc_tools
 from risk.apc import APC
 from risk.ensemble import MODELS, Regime, recent_returns, regime_indicators, regime_weights
-from risk.jit import jit
 from risk.tail_models import BATES_MIN_RETURNS, fit_problems
 from risk.units import DAY, YEAR_SEC
 
-CEILING = 0.9  # MarginParams.spot_shock's upper bound
 WEIGHTINGS = ("regime", "equal")
 
 
@@ -73,7 +71,8 @@ class RuleSettings:
     n_paths: int = 10_000
     seed: int = 0
     weighting: str = "regime"  # "regime" (risk.ensemble's rules) or "equal"
-    ceiling_multiple: float = 1.0  # x the worst horizon loss in the history; 0 = CEILING only
+    # x the worst horizon loss in the history; 0 = risk.apc.CEILING only
+    ceiling_multiple: float = apc_tools.CEILING_MULTIPLE
     apc: APC = field(default_factory=APC)
 
     def validate(self) -> None:
@@ -201,10 +200,8 @@ class Prepared:
         if fit.history_start >= 0 and fit.index - fit.history_start >= 10 * horizon:
             sums = apc_tools.horizon_sums(returns[fit.history_start : fit.index], horizon)
             floor = apc_tools.quantile_shock(sums, settings.coverage)
-        ceiling = CEILING
         past = apc_tools.horizon_sums(returns[: fit.index], horizon)
-        if settings.ceiling_multiple > 0 and len(past):
-            ceiling = min(CEILING, settings.ceiling_multiple * apc_tools.worst_loss(past))
+        ceiling = apc_tools.ceiling_of([past], settings.ceiling_multiple)
         return cls(shapes, stressed, floor, ceiling)
 
 
@@ -261,17 +258,9 @@ def margin_at(
     s = np.array([shocks[n] for n in names])
     divergence = float(math.sqrt(w @ (s - w @ s) ** 2))
     add_on = settings.kappa * divergence
-    mixture = _mixture_shock([draws[n] for n in names], w, c)
-    a = settings.apc
-    if a.stressed_weight > 0 and len(prepared.stressed) > 0:
-        stressed_mixture = _mixture_shock(
-            [draws[n] for n in names] + [prepared.stressed],
-            np.append((1 - a.stressed_weight) * w, a.stressed_weight),
-            c,
-        )
-        stressed_mixture = max(stressed_mixture, mixture)  # APC never lowers a margin
-    else:
-        stressed_mixture = mixture
+    mixture, stressed_mixture = apc_tools.stressed_mixtures(
+        [draws[n] for n in names], w, prepared.stressed, settings.apc.stressed_weight, c
+    )
     floor = prepared.floor
     return OriginMargin(
         shocks=shocks,
@@ -293,36 +282,6 @@ def bates_variance_now(model: Any, returns: np.ndarray, dt: float) -> float:
     w = np.exp(-model.kappa * dt * np.arange(n)[::-1])
     v = float(w @ (r * r) / w.sum()) / dt
     return float(np.clip(v, model.theta / 25.0, min(25.0 * model.theta, 5.0)))
-
-
-def _mixture_shock(sorted_rows: list[np.ndarray], weights: np.ndarray, coverage: float) -> float:
-    values = np.concatenate(sorted_rows)
-    offsets = np.cumsum([0] + [len(r) for r in sorted_rows])
-    lo = _mixture_quantile(values, offsets, weights, 1.0 - coverage)
-    hi = _mixture_quantile(values, offsets, weights, coverage)
-    return max(-math.expm1(lo), math.expm1(hi), 0.0)
-
-
-@jit
-def _mixture_quantile(values, offsets, weights, p):  # type: ignore[no-untyped-def]
-    """x with sum_i w_i F_i(x) = p, F_i the empirical CDF of the sorted segment i (bisection
-    to 1e-12 of the range; each F_i by binary search)."""
-    lo = values.min()
-    hi = values.max()
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        cdf = 0.0
-        for i in range(weights.shape[0]):
-            a = offsets[i]
-            b = offsets[i + 1]
-            cdf += weights[i] * np.searchsorted(values[a:b], mid, side="right") / (b - a)
-        if cdf < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12:
-            break
-    return hi
 
 
 # --- walk-forward ---

@@ -360,7 +360,8 @@ def test_review__apc_hold__looser_margin_fields_kept_tighter_ones_proposed(commi
 
 def test_review__long_history_floor__spot_shock_never_below_it(committee_book):
     """However calm the committee's own window, spot_shock is not proposed below the 99.5%
-    24 h loss of the asset's long past; without APC it is."""
+    24 h loss of the asset's long past; without APC it is. (The stressed weight is off:
+    this checks the floor alone.)"""
     from risk.apc import LongHistory
 
     end = T0 + CALM_HOURS * HOUR
@@ -370,7 +371,8 @@ def test_review__long_history_floor__spot_shock_never_below_it(committee_book):
     floor = wild.floor(DAY, 0.995)
     records = {}
     for apc in (False, True):
-        committee = RiskCommittee(CommitteeConfig(**{**FAST, "apc": apc}), wild)
+        config = CommitteeConfig(**{**FAST, "apc": apc, "stressed_weight": 0.0})
+        committee = RiskCommittee(config, wild)
         committee.review(end, ts, spots, ivs, committee_book, defaults(), limits_of(), {}, NAV)
         records[apc] = committee.history[-1]
     design = records[False].targets["margin"].spot_shock  # what the calm window asks for
@@ -403,3 +405,59 @@ def test_review__vol_history_floor__vol_shocks_from_the_implied_vol_index(commit
     assert record.targets["margin"].vol_shock_up >= up > 0.1
     assert record.targets["margin"].vol_shock_down >= down > 0.05
     assert any(n.startswith("APC floor: vol_shock_up") and "jumpy-iv" in n for n in record.notes)
+
+
+def _calm_review(long_history, committee_book, **config):
+    """A review at the end of the calm fortnight with `long_history`; its record."""
+    end = T0 + CALM_HOURS * HOUR
+    ts, spots, ivs = price_history(end)
+    ts, spots, ivs = ts[: CALM_HOURS + 1], spots[: CALM_HOURS + 1], ivs[: CALM_HOURS + 1]
+    committee = RiskCommittee(CommitteeConfig(**{**FAST, "dead_band": 0.0, **config}), long_history)
+    committee.review(end, ts, spots, ivs, committee_book, defaults(), limits_of(), {}, NAV)
+    return committee.history[-1], (ts, spots)
+
+
+def test_review__stressed_period__spot_shock_gains_the_rules_uplift(committee_book):
+    """With a long past holding a 90-day stressed spell, the calm window's design gains the
+    stressed-period uplift of risk.margin_rule's rule (the same seed's design without the
+    stressed weight is lower by exactly that uplift, rounded up to 1e-4), and says where
+    the stressed period came from. The floor is far below both, and the ceiling is off
+    (the next test), so neither plays a part."""
+    from risk.apc import LongHistory
+
+    g = np.random.default_rng(11)
+    past = g.normal(0, 0.01, 2_000)
+    past[1_000:1_090] = g.normal(0, 0.06, 90)  # a 115% vol quarter in 1% days
+    long = LongHistory(past, 1 / 365, "spell")
+    on, _ = _calm_review(long, committee_book, ceiling_multiple=0.0)
+    off, _ = _calm_review(long, committee_book, ceiling_multiple=0.0, stressed_weight=0.0)
+    uplift = on.evidence["apc_stressed_uplift"]
+    assert off.evidence["apc_stressed_uplift"] == 0.0
+    assert uplift > 0.01
+    assert on.targets["margin"].spot_shock == pytest.approx(
+        off.targets["margin"].spot_shock + uplift, abs=1e-4
+    )
+    assert on.targets["margin"].spot_shock > long.floor(DAY, 0.995)
+    note = [n for n in on.notes if n.startswith("APC stressed period")]
+    assert len(note) == 1 and "spell, 90 returns" in note[0]
+
+
+def test_review__ceiling__spot_shock_capped_at_the_worst_loss_in_the_past(committee_book):
+    """With ceiling_multiple 0.5 the target is cut to half the worst 24 h loss in the long
+    past and the committee's own history (computed here from the prices), and a note says
+    so; the evidence carries the ceiling."""
+    from risk.apc import LongHistory
+
+    past = np.random.default_rng(3).normal(0, 0.004, 2_000)  # a 7.6% vol past
+    long = LongHistory(past, 1 / 365, "quiet")
+    record, (ts, spots) = _calm_review(long, committee_book, ceiling_multiple=0.5)
+    day = np.log(spots[24:] / spots[:-24])
+    worst = max(
+        np.max(np.abs(np.expm1(past))),  # daily: one return is the 24 h horizon
+        -np.expm1(day.min()),
+        np.expm1(day.max()),
+    )
+    cap = math.ceil(0.5 * worst * 1e4) / 1e4
+    assert record.evidence["spot_shock_ceiling"] == pytest.approx(0.5 * worst, rel=1e-9)
+    assert record.targets["margin"].spot_shock == pytest.approx(cap)
+    assert any(n.startswith("ceiling: spot_shock") and "quiet" in n for n in record.notes)

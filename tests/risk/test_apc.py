@@ -107,3 +107,54 @@ def test_long_history_vol_floor_is_the_vol_index_ratio_quantiles():
     assert LongHistory(np.zeros(500), 1 / 365).vol_floor(86_400, 0.99) is None
     with pytest.raises(ValueError, match="vol history short: 49 horizon ratios"):
         LongHistory(np.zeros(500), 1 / 365, "", iv[:50], 1 / 365, "short").vol_floor(86_400, 0.99)
+
+
+def test_history_anchors_take_the_more_volatile_series_stressed_spell():
+    """The stressed period is the most volatile stress_days of either series, judged by
+    annualised variance across their different steps, summed over the horizon at each
+    series' own step; the ceiling is the worst horizon loss in both."""
+    from risk.apc import HistoryAnchors, LongHistory
+    from risk.units import DAY
+
+    g = np.random.default_rng(4)
+    daily = g.normal(0, 0.02, 1_000)  # 38% vol
+    daily[500:590] = g.normal(0, 0.05, 90)  # a 96% vol quarter
+    long = LongHistory(daily, 1 / 365, "daily")
+    hourly_calm = g.normal(0, 0.005, 24 * 30)  # 47% vol
+    a = HistoryAnchors.of(long, hourly_calm, 1 / 365 / 24, DAY, APC(), 1.0)
+    np.testing.assert_allclose(a.stressed, np.sort(daily[500:590]), rtol=1e-12)
+    assert a.stressed_source.startswith("daily, 90 returns")
+    hourly_wild = g.normal(0, 0.03, 24 * 30)  # 281% vol: now the recent returns are the spell
+    b = HistoryAnchors.of(long, hourly_wild, 1 / 365 / 24, DAY, APC(), 1.0)
+    assert len(b.stressed) == 24 * 30 - 23  # the whole month (shorter than 90 days), 24 h sums
+    assert b.stressed_source.startswith("the recent returns")
+    sums = horizon_sums(hourly_wild, 24)
+    worst = max(np.abs(np.expm1(daily)).max(), np.expm1(sums.max()), -np.expm1(sums.min()))
+    assert b.ceiling == pytest.approx(min(0.9, worst))
+    off = HistoryAnchors.of(long, hourly_calm, 1 / 365 / 24, DAY, APC(stressed_weight=0.0), 1.0)
+    assert len(off.stressed) == 0 and off.stressed_weight == 0.0
+
+
+def test_history_anchors_refuse_a_ceiling_multiple_outside_its_range():
+    from risk.apc import HistoryAnchors, LongHistory
+
+    long = LongHistory(np.zeros(500), 1 / 365, "flat")
+    with pytest.raises(ValueError, match=r"ceiling_multiple = -1 outside allowed range \[0, 100\]"):
+        HistoryAnchors.of(long, np.zeros(100), 1 / 365, 86_400, APC(), -1)
+
+
+def test_stressed_mixture_never_dilutes_a_more_stressed_present():
+    """When the models today are wilder than the stressed period, mixing it in would lower
+    the quantile: the stressed mixture is then the plain mixture."""
+    from risk.apc import stressed_mixtures
+
+    g = np.random.default_rng(0)
+    wild = [np.sort(g.normal(0, 0.2, 20_000))]
+    mild = np.sort(g.normal(0, 0.02, 2_000))
+    plain, stressed = stressed_mixtures(wild, np.array([1.0]), mild, 0.25, 0.995)
+    assert stressed == plain
+    calm = [np.sort(g.normal(0, 0.01, 20_000))]
+    plain, stressed = stressed_mixtures(
+        calm, np.array([1.0]), np.sort(g.normal(0, 0.2, 2_000)), 0.25, 0.995
+    )
+    assert stressed > 3 * plain
