@@ -8,7 +8,7 @@
                   --spot USD] [--coverage C] [--horizon-hours H] [--nav USD]
                   [--implied-vol X] [--params FILE] [--backtest] [--out FILE.json]
     optsim backtest PRICES.csv [--start DATE] [--end DATE] [--coverage C]
-                  [--horizons 1,8,24] [--refit-days D] [--lookback-days D] [--zoom A:B ...]
+                  [--horizons 1,8,24] [--refit-days D] [--lookback-days D] [--zoom A:B | A..B ...]
                   [--workers N] [--out FOLDER]
 
 POSITIONS: see risk/book.py; PRICES: see risk/history.py; QUOTES: see risk/svi.py.
@@ -118,7 +118,8 @@ def add_commands(sub: Any) -> None:
         "--zoom",
         action="append",
         default=None,
-        help="START:END dates to zoom in the plot (repeatable; default the 4 worst days)",
+        help="START:END dates, or START..END dates or times (2020-03-12 06:00..2020-03-13"
+        " 12:00), to zoom in the plot (repeatable; default the 4 worst days)",
     )
     b.add_argument("--workers", type=_float_in("--workers", 1, 64), default=1)
     b.add_argument("--out", type=Path, default=None, help="folder for JSON, CSV and PNGs")
@@ -499,10 +500,13 @@ def _horizons(text: str) -> tuple[int, ...]:
 def _zoom(text: str) -> tuple[int, int]:
     from risk.market_data import epoch_of
 
-    a, sep, b = text.partition(":")
+    a, sep, b = text.partition("..") if ".." in text else text.partition(":")
     if not sep:
-        raise ValueError(f"--zoom: {text!r} is not START:END (two dates)")
-    lo, hi = epoch_of("--zoom", a), epoch_of("--zoom", b) + 86_400
+        raise ValueError(
+            f"--zoom: {text!r} is not START:END (two dates) or START..END (dates or times)"
+        )
+    whole_day = len(b.strip()) <= 10 and not b.strip().isdigit()  # a date: to its end
+    lo, hi = epoch_of("--zoom", a), epoch_of("--zoom", b) + (86_400 if whole_day else 0)
     if hi <= lo:
         raise ValueError(f"--zoom: {text!r} ends before it starts")
     return lo, hi

@@ -428,6 +428,18 @@ def _epochs(path: Path, df: pd.DataFrame, col: Any) -> tuple[np.ndarray, bool]:
             )
         return secs.astype(np.int64), millis
     parsed = pd.to_datetime(raw, errors="coerce", utc=True)
+    if raw.astype(str).str.contains("/").any():  # d/m/y or m/d/y: refuse to guess
+        other = pd.to_datetime(raw, errors="coerce", utc=True, dayfirst=True)
+        both = parsed.notna() & other.notna()
+        if both.all() and (parsed != other).any():
+            r = int(np.flatnonzero((parsed != other).to_numpy())[0])
+            raise MarketDataError(
+                f"{path.name} row {r + 1}, column {str(col)!r}: {raw.iloc[r]!r} reads as "
+                f"{parsed.iloc[r]:%Y-%m-%d} or {other.iloc[r]:%Y-%m-%d} (day and month "
+                "order unknown); write dates as YYYY-MM-DD"
+            )
+        if other.notna().sum() > parsed.notna().sum():
+            parsed = other  # only day-first reads every row (e.g. 25/03/2020)
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         raise MarketDataError(

@@ -105,6 +105,11 @@ def test_read_bars__epoch_seconds_ohlc__any_extra_columns_ignored(tmp_path):
         ),
         ("date,close\n2024-01-01,1\n2024-13-01,2\n2024-01-03,3\n", "row 2, column 'date'"),
         (
+            "date,close\n01/02/2024,1\n12/03/2024,2\n05/04/2024,3\n",
+            r"row 1, column 'date': '01/02/2024' reads as 2024-01-02 or 2024-02-01 \(day and "
+            r"month order unknown\); write dates as YYYY-MM-DD",
+        ),
+        (
             "timestamp,close\n0,1\n3600,1\n7200,1\n"
             + "".join(f"{t},1\n" for t in range(7200 + 102 * 3600, 7200 + 106 * 3600, 3600)),
             "row 4, column 'timestamp': a gap of 102 h .* at most 100 bars",
@@ -119,6 +124,7 @@ def test_read_bars__epoch_seconds_ohlc__any_extra_columns_ignored(tmp_path):
         "not-a-number",
         "high",
         "date",
+        "slash-date",
         "gap",
     ],
 )
@@ -200,3 +206,9 @@ def test_read_option_chain__bad_quotes__one_line_naming_row_and_column(
     path = _write(tmp_path, _chain_text(bid, ask, name), "chain.csv")
     with pytest.raises(MarketDataError, match=message):
         read_option_chain(path)
+
+
+def test_read_bars__slash_dates_only_one_order_reads__taken_that_way(tmp_path):
+    """25/03/2024 can only be day-first: the column is read so, not refused."""
+    bars = read_bars(_write(tmp_path, "date,close\n24/03/2024,1\n25/03/2024,2\n26/03/2024,3\n"))
+    assert list(bars.timestamp) == [1711238400, 1711324800, 1711411200]

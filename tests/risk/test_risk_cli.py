@@ -236,6 +236,7 @@ def test_backtest_scores_the_submitted_rule_and_writes_its_files(tmp_path, capsy
         (["--horizons", "0"], "--horizons: [0] outside allowed range [1, 720] hours"),
         (["--start", "yesterday-ish"], "--start: 'yesterday-ish' is not a date"),
         (["--zoom", "2020-03-12"], "--zoom: '2020-03-12' is not START:END"),
+        (["--zoom", "2020-03-12 18:00..2020-03-12 06:00"], "ends before it starts"),
     ],
 )
 def test_backtest_refuses_bad_input_in_one_line_and_writes_nothing(
@@ -313,3 +314,14 @@ def test_calibrate_svi__real_deribit_chain__fit_quality_per_expiry(capsys):
     assert out.startswith("# SVI on ETH_deribit_chain_2025-11-22T0215Z_4_expiries.csv: 412 options")
     assert "inside_bid_ask" in out and "rmse_vol_pts" in out
     assert "calendar violations: 0 points" in out
+
+
+def test_zoom_takes_dates_to_the_end_of_the_day_or_times_exactly():
+    from risk.cli import _zoom
+
+    assert _zoom("2020-03-12:2020-03-12") == (1583971200, 1583971200 + 86_400)
+    assert _zoom("2020-03-12..2020-03-13") == (1583971200, 1583971200 + 2 * 86_400)
+    assert _zoom("2020-03-12 06:00..2020-03-12 18:30") == (
+        1583971200 + 6 * 3600,
+        1583971200 + 18 * 3600 + 1800,
+    )
