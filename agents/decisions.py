@@ -46,6 +46,13 @@ def liquidation_fraction(
     return min(1.0, max(0.0, (target * mm - equity) / ((target - discount) * mm)))
 
 
+def liquidation_reward(equity: float, mm: float, discount: float, fraction: float) -> float:
+    """What the liquidator gains at mark (OptionMarket.liquidate): f d MM, capped at a
+    positive equity so that no liquidation turns it into bad debt."""
+    reward = fraction * discount * mm
+    return min(reward, equity) if equity > 0 else reward
+
+
 def liquidation_profit(
     equity: float,
     mm: float,
@@ -58,10 +65,11 @@ def liquidation_profit(
     slippage: float = 0.0,
     hedge_notional: float = 0.0,
 ) -> float:
-    """Expected USD profit of liquidating now: reward f d MM minus gas and the cost of
-    unwinding the f share of the account's delta (slippage x f x hedge notional)."""
+    """Expected USD profit of liquidating now: the reward (liquidation_reward) minus gas and
+    the cost of unwinding the f share of the account's delta (slippage x f x hedge
+    notional)."""
     f = liquidation_fraction(equity, mm, discount, im_factor, buffer)
-    reward = f * discount * mm
+    reward = liquidation_reward(equity, mm, discount, f)
     gas = gas_units * gas_price_gwei * ETH_PER_GWEI * gas_token_usd
     return reward - gas - slippage * f * hedge_notional
 

@@ -165,7 +165,13 @@ def test_protocol_invariants(
             if len(market.positions(account)) == 0:
                 return
             if market.is_liquidatable(account):
-                self._apply(market.liquidate(account, frac, sender=keeper))
+                tx = market.liquidate(account, frac, sender=keeper)
+                self._apply(tx)
+                ev = tx.decode_logs(market.Liquidation)[0]
+                if ev.equity > 0:  # audit finding 4: positive equity never turns into debt
+                    assert not tx.decode_logs(market.BadDebt), "liquidation made bad debt"
+                    # what is left keeps E - reward >= 0, up to a token unit of rounding
+                    assert market.account_margin(account)[0] >= -(10**12), "equity < 0"
                 if frac == WAD and len(market.positions(account)) > 0:
                     assert not market.is_liquidatable(account), (
                         "still liquidatable after liquidation"

@@ -3,6 +3,7 @@
 import ape
 import pytest
 
+from agents.decisions import liquidation_reward
 from risk.units import USDC, WAD
 
 MAX = 10**30
@@ -73,6 +74,8 @@ def test_liquidate__partial__restores_initial_margin(
     gain = market.account_margin(keeper)[0] - keeper_equity0
     expected = ev.fraction * ev.discount // WAD * ev.mm // WAD
     assert abs(gain - expected) <= 2 * 10**12
+    mirror = liquidation_reward(equity / WAD, mm / WAD, ev.discount / WAD, ev.fraction / WAD)
+    assert mirror == pytest.approx(expected / WAD, rel=1e-9)
     # open interest moved from writer to keeper, conserved against the pool
     sid = underwater
     assert market.short_oi(sid) == 4 * WAD == market.pool_position(sid)
@@ -192,3 +195,42 @@ def test_cover_bad_debt__after_underwater_account_closes_out(
 def test_cover_bad_debt__with_positions__reverts(market, writer, stranger, underwater):
     with ape.reverts("market: account has positions"):
         market.cover_bad_debt(writer, sender=stranger)
+
+
+def test_liquidate__reward_capped_at_positive_equity__no_bad_debt(
+    market, seed_pool, fund, writer, keeper, find_series, push, chain, pool, ledger_gap
+):
+    """Audit finding 4: with 0 < E <= d MM the full reward d MM left the account with
+    negative cash, which insurance and then the LPs paid (E 228.16, MM 1,731, d 15%: 31.49
+    of bad debt). The reward is now capped at E: the account ends at zero, not in debt,
+    and the liquidator gains exactly E."""
+    seed_pool(1_000_000)
+    fund(keeper, 200_000)
+    fund(writer, 2_000)
+    market.trade(find_series(2_200, 30, True), -4 * WAD, 0, sender=writer)
+    spot = 2_205.0
+    while True:  # rally until 0 < E < 15% MM
+        spot += 5
+        push(spot)
+        equity, mm, _ = market.account_margin(writer)
+        if equity < mm * 15 // 100:
+            break
+    assert 0 < equity < mm * 15 // 100, (spot, equity / WAD, mm / WAD)
+    market.start_auction(writer, sender=keeper)
+    chain.pending_timestamp = market.auction_start(writer) + 20 * 3_600
+    push(spot)
+    assert market.discount(writer) == 15 * 10**16
+    equity, mm, _ = market.account_margin(writer)
+    assert 0 < equity < mm * 15 // 100
+    keeper_equity0 = market.account_margin(keeper)[0]
+    tx = market.liquidate(writer, WAD, sender=keeper)
+    ev = tx.decode_logs(market.Liquidation)[0]
+    assert ev.fraction == WAD and not tx.decode_logs(market.BadDebt)
+    assert market.positions(writer) == [] and market.cash(writer) >= 0
+    assert market.cash(writer) * 10**12 <= 10**12  # at most the rounding unit is left
+    gain = market.account_margin(keeper)[0] - keeper_equity0
+    assert abs(gain - ev.equity) <= 10**12 < ev.equity  # E at the liquidation, not d MM
+    mirror = liquidation_reward(ev.equity / WAD, ev.mm / WAD, 0.15, 1.0)  # the keepers' rule
+    assert mirror == pytest.approx(ev.equity / WAD, rel=1e-12)
+    assert ev.equity < 15 * 10**16 * ev.mm // WAD
+    assert ledger_gap([writer, keeper, pool]) == 0
