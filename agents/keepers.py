@@ -159,7 +159,9 @@ class Liquidator(Keeper):
         for ev in outcome.events:
             if ev.name == "Liquidation":
                 a = ev.args
-                self.profit_usd += a["fraction"] / WAD * a["discount"] / WAD * a["mm"] / WAD
+                self.profit_usd += decisions.liquidation_reward(
+                    a["equity"] / WAD, a["mm"] / WAD, a["discount"] / WAD, a["fraction"] / WAD
+                )
         self.profit_usd -= self.model.gas_cost_usd(outcome)
 
 

@@ -22,7 +22,7 @@
      - Pause stops new risk only: reduce-only trades, deposits, settlement and
        liquidation always work.
      - Gas of a margin check grows with positions x scenarios (see MarginEngine).
-     - Compiled for code size: 24,122 of EIP-170's 24,576 bytes with its immutables
+     - Compiled for code size: 24,299 of EIP-170's 24,576 bytes with its immutables
        (about 270 gas more per call than for gas); new logic belongs in another contract.
      - The pool's book is valued once per block and oracle version (`pool_mark`, keyed on
        (block.timestamp, oracle.version())); trades and settlements then update that
@@ -30,7 +30,9 @@
        equals a full revaluation (quotes need the pool's NAV and vega on every trade).
      - The liquidation discount clock starts when someone flags the account (any call
        of start_auction or liquidate); it is cleared when a trade or withdrawal finds
-       the account above MM again.
+       the account above MM again. It runs only while re-confirmed: a flag not confirmed
+       below MM (start_auction, liquidate) within AUCTION_CONFIRM_SEC is void, so an
+       account that recovered cannot be liquidated at a later dip at a grown discount.
 """
 
 from ethereum.ercs import IERC20
@@ -143,6 +145,7 @@ MAX_LIVE_SERIES: constant(uint256) = 32
 STRIKE_MAX: constant(uint256) = 10**12 * WAD
 MAX_TENOR: constant(uint256) = 2 * 365 * 86_400
 PREFIX: constant(String[16]) = "market"
+AUCTION_CONFIRM_SEC: constant(uint256) = 3_600  # the discount steps hourly; a flag lives an hour
 
 # --- storage ---
 
@@ -168,6 +171,7 @@ short_oi: public(HashMap[uint256, uint256])  # sum of accounts' |short sizes|, 1
 insurance: public(uint256)  # token units
 fees: public(uint256)  # token units
 auction_start: public(HashMap[address, uint256])  # timestamp the account was flagged, 0 if not
+auction_seen: public(HashMap[address, uint256])  # when a flag was last confirmed below MM
 pool_abs_oi: public(uint256)  # sum over series of |pool_position|, 1e18 contracts
 pool_mark: public(PoolMark)  # this block's valuation of the pool's book (see the header)
 
@@ -732,7 +736,7 @@ def _discount(account: address) -> uint256:
     # d = min(max_discount, start_discount + discount_rate * hours since flagged)
     lp: RiskConfig.LiquidationParams = staticcall RiskConfig.__interface__(config).liquidation_params()
     start: uint256 = self.auction_start[account]
-    if start == 0:
+    if start == 0 or self._auction_void(account):
         return lp.start_discount
     return min(lp.max_discount, lp.start_discount + lp.discount_rate * (block.timestamp - start) // 3600)
 
@@ -740,9 +744,17 @@ def _discount(account: address) -> uint256:
 @internal
 def _flag(account: address, equity: int256, mm: uint256):
     assert equity < convert(mm, int256), "market: account healthy"
-    if self.auction_start[account] == 0:
+    if self.auction_start[account] == 0 or self._auction_void(account):
         self.auction_start[account] = block.timestamp
         log AuctionStarted(account=account, timestamp=block.timestamp)
+    self.auction_seen[account] = block.timestamp
+
+
+@internal
+@view
+def _auction_void(account: address) -> bool:
+    # a flag not re-confirmed below MM within the hour the discount steps by is stale
+    return block.timestamp > self.auction_seen[account] + AUCTION_CONFIRM_SEC
 
 
 @external

@@ -112,6 +112,7 @@ class OptionsMarketModel(mesa.Model):
         self.pool: dict[str, float] = {}
         self.tally = StepTally()
         self.auction_start: dict[str, int] = {}
+        self.auction_seen: dict[str, int] = {}  # last confirmation below MM (a liquidation)
         self._margins: tuple | None = None
         self._live_ids: list[int] = []
         self._pool_positions: dict[int, float] = {}
@@ -352,7 +353,8 @@ class OptionsMarketModel(mesa.Model):
         """The liquidation discount the account gives in this block (OptionMarket._discount)."""
         lp: LiquidationParams = self.params["liquidation"]
         start = self.auction_start.get(account.lower(), 0)
-        if start == 0:
+        # a flag not re-confirmed below MM within the hour is void (AUCTION_CONFIRM_SEC)
+        if start == 0 or self.now > self.auction_seen.get(account.lower(), 0) + HOUR:
             return lp.start_discount
         # as OptionMarket._discount: start + rate * seconds / 3600 (not whole hours)
         return min(
@@ -481,6 +483,7 @@ class OptionsMarketModel(mesa.Model):
             elif ev.name == "Withdraw":
                 t.lp_redemptions_usd += a["assets"] / USDC
         elif ev.name == "Liquidation":
+            self.auction_seen[str(a["account"]).lower()] = self.now  # confirmed below MM
             t.liquidations += 1
             t.liquidated_mm_usd += a["mm"] * a["fraction"] / WAD / WAD
         elif ev.name == "BadDebt":
@@ -496,6 +499,7 @@ class OptionsMarketModel(mesa.Model):
             t.proposals += 1
         elif ev.name == "AuctionStarted":
             self.auction_start[str(a["account"]).lower()] = int(a["timestamp"])
+            self.auction_seen[str(a["account"]).lower()] = int(a["timestamp"])
         elif ev.name == "AuctionCleared":
             self.auction_start.pop(str(a["account"]).lower(), None)
 

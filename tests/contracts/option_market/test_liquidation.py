@@ -94,18 +94,53 @@ def test_liquidate__max_fraction_limits_take(market, writer, keeper, underwater)
 def test_liquidate__discount_grows_with_time_and_caps(
     market, writer, keeper, underwater, chain, push
 ):
+    """While the flag is re-confirmed below MM every hour, the discount grows by
+    discount_rate per hour from its start and stops at max_discount."""
     tx = market.start_auction(writer, sender=keeper)
     assert tx.decode_logs(market.AuctionStarted)[0].account == writer.address
     start = market.auction_start(writer)
+    assert market.auction_seen(writer) == start
+
+    def confirmed_at(hours):  # 10 minutes before each hour since the last confirmation ends
+        chain.pending_timestamp = start + hours * 3_600 - 600
+        push(2_500)
+        tx = market.start_auction(writer, sender=keeper)
+        assert not tx.decode_logs(market.AuctionStarted)  # a confirmation, not a restart
+        assert market.auction_start(writer) == start
+        assert market.auction_seen(writer) == tx.timestamp
+
+    for hours in (1, 2):
+        confirmed_at(hours)
     chain.pending_timestamp = start + 2 * 3_600
     push(2_500)
     assert market.discount(writer) == 2 * 10**16 + 2 * 2 * 10**16  # 2% + 2%/h * 2h
-    chain.pending_timestamp = start + 20 * 3_600
-    push(2_500)
+    for hours in range(3, 21):
+        confirmed_at(hours)
     assert market.discount(writer) == 15 * 10**16  # capped
-    # a second flag does not restart the clock
+
+
+def test_liquidate__stale_flag_of_a_recovered_account__discount_starts_over(
+    market, writer, keeper, underwater, chain, push
+):
+    """Audit finding 3: a flag set in a brief dip used to survive the recovery, and a
+    later dip was liquidated at the discount grown since (15% instead of 2%). A flag not
+    re-confirmed below MM within the hour is void: the later dip starts a new auction."""
     market.start_auction(writer, sender=keeper)
-    assert market.auction_start(writer) == start
+    start = market.auction_start(writer)
+    push(2_250)
+    push(2_000)  # recovered: nobody can confirm the flag now
+    with ape.reverts("market: account healthy"):
+        market.start_auction(writer, sender=keeper)
+    chain.pending_timestamp = start + 10 * 3_600
+    push(2_000)
+    assert market.discount(writer) == 2 * 10**16  # the stale flag gives no discount
+    push(2_250)
+    push(2_500)  # the later dip
+    tx = market.liquidate(writer, WAD, sender=keeper)
+    ev = tx.decode_logs(market.Liquidation)[0]
+    assert ev.discount == 2 * 10**16  # start_discount, not 2% + 2%/h x 10 h capped at 15%
+    restarted = tx.decode_logs(market.AuctionStarted)
+    assert len(restarted) == 1 and restarted[0].timestamp > start
 
 
 def test_liquidate__liquidator_without_margin__reverts(market, writer, stranger, underwater, fund):
@@ -217,8 +252,11 @@ def test_liquidate__reward_capped_at_positive_equity__no_bad_debt(
             break
     assert 0 < equity < mm * 15 // 100, (spot, equity / WAD, mm / WAD)
     market.start_auction(writer, sender=keeper)
-    chain.pending_timestamp = market.auction_start(writer) + 20 * 3_600
-    push(spot)
+    start = market.auction_start(writer)
+    for hours in range(1, 21):  # a keeper confirms the flag every hour
+        chain.pending_timestamp = start + hours * 3_600 - 600
+        push(spot)
+        market.start_auction(writer, sender=keeper)
     assert market.discount(writer) == 15 * 10**16
     equity, mm, _ = market.account_margin(writer)
     assert 0 < equity < mm * 15 // 100
