@@ -29,10 +29,10 @@ chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 ## ape 0.8 does not recompile a contract when only a module it imports (contracts/modules/)
-## changed, and may deploy a stale build of one of two changed contracts: any .vy file newer
-## than the build forces a full compile
-COMPILE := if [ -n "$$(find contracts -name '*.vy' -newer .build/__local__.json 2>/dev/null)" ]; \
-	then ape compile --force; else ape compile; fi
+## changed, may deploy a stale build of one of two changed contracts, and a plain
+## `ape compile` was seen writing an older contract's ABI back into .build: every compile is
+## a full one (about 20 s)
+COMPILE := ape compile --force
 
 compile: setup
 	$(COMPILE)

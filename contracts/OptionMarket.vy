@@ -22,7 +22,7 @@
      - Pause stops new risk only: reduce-only trades, deposits, settlement and
        liquidation always work.
      - Gas of a margin check grows with positions x scenarios (see MarginEngine).
-     - Compiled for code size: 24,299 of EIP-170's 24,576 bytes with its immutables
+     - Compiled for code size: 24,377 of EIP-170's 24,576 bytes with its immutables
        (about 270 gas more per call than for gas); new logic belongs in another contract.
      - The pool's book is valued once per block and oracle version (`pool_mark`, keyed on
        (block.timestamp, oracle.version())); trades and settlements then update that
@@ -44,7 +44,7 @@ import modules.roles as roles
 
 initializes: roles
 initializes: pause
-exports: (roles.admin, pause.guardian, pause.paused)
+exports: (roles.admin, roles.pending_admin, roles.accept_admin, pause.guardian, pause.paused)
 
 # --- types ---
 
@@ -202,7 +202,9 @@ def __init__(_token: address, _oracle: address, _engine: address, _config: addre
 @external
 def set_role(role: String[16], account: address):
     """
-    @notice Set a role: "guardian", "series_creator", "fee_recipient" or "admin". Admin only.
+    @notice Set a role: "guardian", "series_creator", "fee_recipient", the liquidity
+            "pool" (once), or nominate the next "admin" (it takes over when it calls
+            accept_admin). Admin only.
     @param role the role name
     @param account the new holder
     """
@@ -215,23 +217,13 @@ def set_role(role: String[16], account: address):
     elif role == "fee_recipient":
         self.fee_recipient = account
     elif role == "admin":
-        roles.admin = account
+        roles.pending_admin = account  # two steps: code size forbids transfer_admin here
+    elif role == "pool":
+        assert self.pool == empty(address), "market: pool already set"
+        self.pool = account
     else:
         raise "market: unknown role"
     log roles.RoleSet(role=role, account=account)
-
-
-@external
-def set_pool(pool: address):
-    """
-    @notice Set the liquidity pool once. Admin only.
-    @param pool the LiquidityPool contract
-    """
-    roles._check_admin(PREFIX)
-    roles._check_account(PREFIX, pool)
-    assert self.pool == empty(address), "market: pool already set"
-    self.pool = pool
-    log roles.RoleSet(role="pool", account=pool)
 
 
 @external

@@ -18,6 +18,10 @@
        at or after the expiry; once set it never changes.
      - Registered expiries awaiting settlement are bounded (MAX_PENDING); each update
        loops over them.
+     - Updaters, the feed, the rate limit and the governor role itself are the
+       governor's (the Timelock's) to change; the admin only wires the market, once,
+       and may register expiries. The admin moves in two steps (transfer_admin,
+       accept_admin).
      - `version` changes with every state change that a read depends on (spot, vols,
        settlement prices, staleness limit): the market keys its per-block valuation of
        the pool's book on (block.timestamp, version).
@@ -29,7 +33,14 @@ import modules.roles as roles
 
 initializes: param_guard
 initializes: roles
-exports: (param_guard.rate_limit, param_guard.last_update, roles.admin)
+exports: (
+    param_guard.rate_limit,
+    param_guard.last_update,
+    roles.admin,
+    roles.pending_admin,
+    roles.transfer_admin,
+    roles.accept_admin,
+)
 
 # --- types ---
 
@@ -126,10 +137,11 @@ def __init__(initial: OracleParams, rate_limit: param_guard.RateLimit):
 @external
 def set_governor(governor: address):
     """
-    @notice Hand parameter control to the timelock. Admin only.
+    @notice Hand parameter control to another governor. Governor only: the deployer
+            hands it to the timelock once, and only the timelock can move it after.
     @param governor the timelock contract
     """
-    roles._check_admin(PREFIX)
+    assert msg.sender == self.governor, "oracle: not governor"
     roles._check_account(PREFIX, governor)
     self.governor = governor
     log roles.RoleSet(role="governor", account=governor)
@@ -138,11 +150,12 @@ def set_governor(governor: address):
 @external
 def set_market(market: address):
     """
-    @notice Set the market allowed to register expiries. Admin only.
+    @notice Set the market allowed to register expiries, once. Admin only.
     @param market the OptionMarket
     """
     roles._check_admin(PREFIX)
     roles._check_account(PREFIX, market)
+    assert self.market == empty(address), "oracle: market already set"
     self.market = market
     log roles.RoleSet(role="market", account=market)
 
@@ -150,11 +163,11 @@ def set_market(market: address):
 @external
 def set_updater(updater: address, allowed: bool):
     """
-    @notice Allow or remove an updater. Admin only.
+    @notice Allow or remove an updater. Governor (timelock) only.
     @param updater the keeper address
     @param allowed True to allow
     """
-    roles._check_admin(PREFIX)
+    assert msg.sender == self.governor, "oracle: not governor"
     roles._check_account(PREFIX, updater)
     self.updaters[updater] = allowed
     log UpdaterSet(updater=updater, allowed=allowed)
@@ -163,10 +176,11 @@ def set_updater(updater: address, allowed: bool):
 @external
 def set_feed(feed: address):
     """
-    @notice Use a Chainlink-style feed as a spot source (anyone may then pull). Admin only.
+    @notice Use a Chainlink-style feed as a spot source (anyone may then pull). Governor
+            (timelock) only.
     @param feed the aggregator address, or empty to disable pulling
     """
-    roles._check_admin(PREFIX)
+    assert msg.sender == self.governor, "oracle: not governor"
     self.feed = feed
     log FeedSet(feed=feed)
 

@@ -7,8 +7,9 @@
 @dev Scales: 1e18 = 100% for ratios and vols, seconds for times, 1e18 = 1 contract
      for sizes. Group ids: 0 margin, 1 liquidation, 3 pool, 4 limits (2 is the oracle's).
      Assumptions and hazards:
-     - Setters are callable by the governor only (the Timelock); the admin hands
-       that role over once at deployment.
+     - Setters, the rate limits and the governor role itself are the governor's only
+       (the Timelock): the deployer, the first governor, hands it over at deployment
+       and has no power here after. The admin has none at all.
      - Bounds are constants of this contract: widening them needs a new deployment.
      - The market reads the parameters on every use, so a change applies to every
        open account at once (a margin increase can make accounts liquidatable).
@@ -112,10 +113,11 @@ def __init__(
 @external
 def set_governor(governor: address):
     """
-    @notice Hand parameter control to the timelock. Admin only.
+    @notice Hand parameter control to another governor. Governor only: the deployer
+            hands it to the timelock once, and only the timelock can move it after.
     @param governor the timelock
     """
-    roles._check_admin(PREFIX)
+    assert msg.sender == self.governor, "config: not governor"
     roles._check_account(PREFIX, governor)
     self.governor = governor
     log roles.RoleSet(role="governor", account=governor)
@@ -159,7 +161,8 @@ def _check_pool(old: PoolParams, new: PoolParams, limited: bool):
     param_guard._check_field(PREFIX, "min_spread", g, 3, old.min_spread, new.min_spread, 0, 5 * 10**16, limited)
     param_guard._check_field(PREFIX, "fee_rate", g, 4, old.fee_rate, new.fee_rate, 0, 10**16, limited)
     param_guard._check_field(PREFIX, "insurance_share", g, 5, old.insurance_share, new.insurance_share, 0, WAD, limited)
-    param_guard._check_field(PREFIX, "max_utilisation", g, 6, old.max_utilisation, new.max_utilisation, 10**17, 50 * WAD, limited)
+    # at 10x a 10% move, less than a 24 h margin shock, costs a delta-one book its NAV
+    param_guard._check_field(PREFIX, "max_utilisation", g, 6, old.max_utilisation, new.max_utilisation, 10**17, 10 * WAD, limited)
 
 
 @internal

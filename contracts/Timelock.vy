@@ -12,13 +12,21 @@
        that has become invalid (e.g. rate limited) fails with the target's message
        and stays queued until it expires.
      - The delay itself is bounded [MIN_DELAY, MAX_DELAY] and changes only through
-       the timelock (a queued call to this contract's set_delay).
+       the timelock (a queued call to this contract's set_delay). So do its targets,
+       proposer and guardian: the timelock governs itself and has no admin. Its first
+       targets are given at deployment (and it is always its own target).
+     - A contract that nominates the timelock as its admin (roles.transfer_admin) is
+       taken over by anyone calling claim_admin: accepting can only move power from a
+       key to the timelock.
 """
 
 import modules.roles as roles
 
 initializes: roles
-exports: roles.admin
+
+
+interface Administered:
+    def accept_admin(): nonpayable
 
 # --- types ---
 
@@ -74,12 +82,15 @@ proposal_count: public(uint256)
 
 
 @deploy
-def __init__(_delay: uint256, _proposer: address, _guardian: address):
+def __init__(
+    _delay: uint256, _proposer: address, _guardian: address, _targets: DynArray[address, 8]
+):
     """
     @notice Deploy the timelock.
     @param _delay seconds a change waits, in [60, 2592000]
     @param _proposer who may queue changes (the risk committee)
     @param _guardian who may veto queued changes
+    @param _targets the contracts it may call (config, oracle, market); itself always
     """
     assert _delay >= MIN_DELAY and _delay <= MAX_DELAY, "timelock: delay outside [60, 2592000]"
     assert _proposer != empty(address) and _guardian != empty(address), "timelock: zero address"
@@ -87,16 +98,23 @@ def __init__(_delay: uint256, _proposer: address, _guardian: address):
     self.delay = _delay
     self.proposer = _proposer
     self.guardian = _guardian
+    self.targets[self] = True
+    log TargetSet(target=self, allowed=True)
+    for target: address in _targets:
+        roles._check_account(PREFIX, target)
+        self.targets[target] = True
+        log TargetSet(target=target, allowed=True)
 
 
 @external
 def set_target(target: address, allowed: bool):
     """
-    @notice Allow or forbid a contract as a call target. Admin only.
-    @param target the contract (market, oracle, this timelock)
+    @notice Allow or forbid a contract as a call target; only through a queued call of
+            the timelock to itself.
+    @param target the contract (market, oracle, config)
     @param allowed True to allow
     """
-    roles._check_admin(PREFIX)
+    assert msg.sender == self, "timelock: not self"
     roles._check_account(PREFIX, target)
     self.targets[target] = allowed
     log TargetSet(target=target, allowed=allowed)
@@ -105,18 +123,17 @@ def set_target(target: address, allowed: bool):
 @external
 def set_role(role: String[16], account: address):
     """
-    @notice Set "proposer", "guardian" or "admin". Admin only.
+    @notice Set "proposer" or "guardian"; only through a queued call of the timelock to
+            itself.
     @param role the role name
     @param account the new holder
     """
-    roles._check_admin(PREFIX)
+    assert msg.sender == self, "timelock: not self"
     roles._check_account(PREFIX, account)
     if role == "proposer":
         self.proposer = account
     elif role == "guardian":
         self.guardian = account
-    elif role == "admin":
-        roles.admin = account
     else:
         raise "timelock: unknown role"
     log roles.RoleSet(role=role, account=account)
@@ -183,3 +200,12 @@ def execute(pid: uint256):
     if not ok:
         raw_revert(response)
     log Executed(id=pid, target=p.target)
+
+
+@external
+def claim_admin(target: address):
+    """
+    @notice Accept the admin role of a contract that nominated this timelock (anyone).
+    @param target the contract (its pending_admin must be this timelock)
+    """
+    extcall Administered(target).accept_admin()

@@ -69,6 +69,10 @@ class DeployConfig:
     updaters: tuple[str, ...] = ("deployer",)
     proposer: str = "deployer"
     guardian: str = "deployer"
+    # who administers the market and the oracle once deployed: "deployer" (local work),
+    # "timelock" (every admin power then waits the delay) or an address (a multisig,
+    # nominated: it takes over when it calls accept_admin)
+    admin: str = "deployer"
     timelock_delay: int = 6 * HOUR  # seconds
     margin: MarginParams = field(default_factory=MarginParams)
     liquidation: LiquidationParams = field(default_factory=LiquidationParams)
@@ -90,6 +94,7 @@ class DeployConfig:
             "updaters",
             "proposer",
             "guardian",
+            "admin",
             "timelock_delay",
             "params",
             "series",
@@ -143,6 +148,10 @@ class DeployConfig:
             raise ConfigError(f"initial_spot: {self.initial_spot} outside (0, 1e12]")
         if not 0.01 <= self.initial_vol <= 5:
             raise ConfigError(f"initial_vol: {self.initial_vol} outside [0.01, 5]")
+        if self.admin not in ("deployer", "timelock") and not _is_address(self.admin):
+            raise ConfigError(
+                f"admin: {self.admin!r} not allowed; use deployer, timelock or a 0x address"
+            )
         if not MIN_DELAY <= self.timelock_delay <= MAX_DELAY:
             raise ConfigError(
                 f"timelock_delay: {self.timelock_delay} outside [{MIN_DELAY}, {MAX_DELAY}]"
@@ -189,6 +198,31 @@ class Deployment:
 
 def _resolve(who: str, deployer: Any) -> str:
     return str(deployer.address) if who == "deployer" else who
+
+
+def _is_address(text: str) -> bool:
+    return (
+        isinstance(text, str)
+        and len(text) == 42
+        and text[:2] == "0x"
+        and all(c in "0123456789abcdefABCDEF" for c in text[2:])
+        and int(text, 16) != 0
+    )
+
+
+def hand_over_admin(market: Any, oracle: Any, timelock: Any, admin: str, deployer: Any) -> None:
+    """Give the market's and the oracle's admin role to the timelock (taken over at once
+    through Timelock.claim_admin) or nominate an address (it accepts itself); "deployer"
+    keeps it. RiskConfig has no admin powers, and the timelock governs itself."""
+    if admin == "deployer":
+        return
+    new = timelock if admin == "timelock" else admin
+    sender = {"sender": deployer}
+    market.set_role("admin", new, **sender)
+    oracle.transfer_admin(new, **sender)
+    if admin == "timelock":
+        timelock.claim_admin(market, **sender)
+        timelock.claim_admin(oracle, **sender)
 
 
 def deploy_protocol(
@@ -241,17 +275,15 @@ def deploy_protocol(
     )
     market = _deploy("market", token, oracle, engine, config)
     pool = _deploy("pool", token, market)
-    market.set_pool(pool, **sender)
+    market.set_role("pool", pool, **sender)
     oracle.set_market(market, **sender)
-    for who in cfg.updaters:
+    for who in cfg.updaters:  # the deployer is the oracle's governor until the timelock is
         oracle.set_updater(_resolve(who, deployer), True, **sender)
     if cfg.feed:
         oracle.set_feed(cfg.feed, **sender)
     proposer = _resolve(cfg.proposer, deployer)
     guardian = _resolve(cfg.guardian, deployer)
-    timelock = _deploy("timelock", cfg.timelock_delay, proposer, guardian)
-    for target in (config, oracle, timelock):
-        timelock.set_target(target, True, **sender)
+    timelock = _deploy("timelock", cfg.timelock_delay, proposer, guardian, [config, oracle, market])
     config.set_governor(timelock, **sender)
     oracle.set_governor(timelock, **sender)
     market.set_role("guardian", guardian, **sender)
@@ -259,6 +291,7 @@ def deploy_protocol(
     series_ids: list[int] = []
     if create_series:
         series_ids = create_planned_series(deployer, oracle, market, cfg)
+    hand_over_admin(market, oracle, timelock, cfg.admin, deployer)
     return Deployment(
         token, oracle, engine, config, market, pool, timelock, series_ids, deployer, start_block
     )

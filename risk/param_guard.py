@@ -6,7 +6,8 @@ contracts/modules/param_guard.vy checks every governed field of a proposed struc
 - hard bounds: lo <= new <= hi (risk.params.Field, in chain units);
 - a rate limit per parameter group (`RateLimit`), for every field that changes:
   - at least `min_interval` seconds since the field last changed (0: never changed),
-  - |new - old| <= max_rel_change x old / 1e18 (x the field's upper bound when old is 0),
+  - |new - old| <= max_rel_change x old / 1e18 (x the field's upper bound when old or
+    new is 0: a field leaves 0 and returns to it by the same step),
   - margin.spot_steps is checked against its bounds only (`NOT_RATE_LIMITED`);
 - a change that passes stamps the field's clock with the block's time.
 
@@ -61,16 +62,16 @@ def is_rate_limited(group: str, field: str) -> bool:
     return (group, field) not in NOT_RATE_LIMITED
 
 
-def change_basis(f: Field, old: int) -> int:
+def change_basis(f: Field, old: int, new: int | None = None) -> int:
     """What a relative change of a field is measured against: its value, or its upper
-    bound when the value is 0 (0 has no relative scale)."""
-    return old if old != 0 else f.hi
+    bound when the value or the new value is 0 (0 has no relative scale)."""
+    return old if old != 0 and new != 0 else f.hi
 
 
-def allowed_change(f: Field, old: int, max_rel_change: int) -> int:
+def allowed_change(f: Field, old: int, max_rel_change: int, new: int | None = None) -> int:
     """The largest |new - old| one update may make (chain units):
-    max_rel_change x change_basis / 1e18."""
-    return max_rel_change * change_basis(f, old) // WAD
+    max_rel_change x change_basis / 1e18 (a move to 0: `new` = 0)."""
+    return max_rel_change * change_basis(f, old, new) // WAD
 
 
 def too_recent(last_update: int, min_interval: int, at: int) -> bool:
@@ -99,6 +100,8 @@ def step_towards(current: ParamGroup, target: ParamGroup, limit: RateLimit) -> P
         old_raw, new_raw = f.to_chain(getattr(current, f.name)), f.to_chain(getattr(target, f.name))
         allowed = allowed_change(f, old_raw, rel)
         raw = round_towards(old_raw, max(old_raw - allowed, min(old_raw + allowed, new_raw)))
+        if new_raw == 0 and old_raw <= allowed_change(f, old_raw, rel, 0):
+            raw = 0  # close enough to 0 to reach it in one update
         values[f.name] = f.to_human(raw)
     moved = type(current)(**values)
     moved.validate()
@@ -115,6 +118,8 @@ def updates_needed(group: str, f: Field, old: int, new: int, max_rel_change: int
         return 1
     n, x = 0, old
     while x != new:
+        if new == 0 and x <= allowed_change(f, x, max_rel_change, 0):
+            return n + 1
         allowed = allowed_change(f, x, max_rel_change)
         if allowed == 0 or n >= 10_000:
             return math.inf
@@ -195,10 +200,12 @@ def check_rate_limit(
                 )
             )
             continue
-        allowed = allowed_change(f, o, max_rel_change)
+        allowed = allowed_change(f, o, max_rel_change, n)
         if abs(n - o) > allowed:
             lo, hi = max(f.lo, o - allowed), min(f.hi, o + allowed)
-            basis = "of the current value" if o != 0 else "of the upper bound (current is 0)"
+            basis = (
+                "of the current value" if o != 0 and n != 0 else "of the upper bound (from or to 0)"
+            )
             out.append(
                 Refusal(
                     name,

@@ -231,7 +231,7 @@ class PoolParams(ParamGroup):
         _w("min_spread", 0, 0.05),
         _w("fee_rate", 0, 0.01),
         _w("insurance_share", 0, 1),
-        _w("max_utilisation", 0.1, 50),
+        _w("max_utilisation", 0.1, 10),  # RiskConfig: 50x let one 2% move cost the NAV
     )
 
 
@@ -259,9 +259,9 @@ class RateLimit(ParamGroup):
 
     GROUP_ID: ClassVar[int] = -1
     NAME: ClassVar[str] = "rate_limit"
-    FIELDS: ClassVar[tuple[Field, ...]] = (
-        _w("max_rel_change", 0, 1),
-        _i("min_interval", 0, 365 * DAY),
+    FIELDS: ClassVar[tuple[Field, ...]] = (  # bounded (param_guard._set_rate_limit)
+        _w("max_rel_change", 0, 0.5),
+        _i("min_interval", HOUR, 365 * DAY),
     )
 
 

@@ -21,6 +21,7 @@ Examples::
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,23 @@ LOCAL_NETWORKS = {"local"}  # chains started afresh by ape: a record of an earli
     help="where to write <network>.addresses.json (default: deployments/)",
 )
 @click.option("--redeploy", is_flag=True, help="deploy anew even when a deployment is recorded")
-def cli(provider, account, config_path, record_dir, redeploy):
+@click.option(
+    "--admin",
+    default=None,
+    help="who administers the market and oracle afterwards: deployer, timelock or a "
+    "multisig 0x address (it must then call accept_admin); overrides the config's admin",
+)
+def cli(provider, account, config_path, record_dir, redeploy, admin):
     """Deploy optsim's contracts to the connected network (nothing if already deployed)."""
     name = provider.network.name
     directory = Path(record_dir) if record_dir else DEPLOYMENTS
     cfg = load_config(name, config_path)
+    if admin is not None:
+        try:
+            cfg = replace(cfg, admin=admin)
+            cfg.validate()
+        except ConfigError as exc:
+            raise click.ClickException(f"--admin: {exc}") from exc
     if not redeploy and existing_deployment_ok(provider, name, directory):
         return
     require_funds(provider, account, cfg)
@@ -83,6 +96,15 @@ def cli(provider, account, config_path, record_dir, redeploy):
     for key, addr in deployment.addresses().items():
         click.echo(f"{key:10s} {addr}")
     click.echo(f"{len(deployment.series_ids)} series created; addresses written to {out}")
+    if cfg.admin == "deployer":
+        click.echo(f"admin of market and oracle: the deployer {account.address}")
+    elif cfg.admin == "timelock":
+        click.echo("admin of market and oracle: the timelock (every admin power waits its delay)")
+    else:
+        click.echo(
+            f"admin of market and oracle: {cfg.admin} nominated; it takes over when it calls "
+            "accept_admin() on both (the deployer stays admin until then)"
+        )
 
 
 def load_config(network: str, config_path: str | None) -> DeployConfig:

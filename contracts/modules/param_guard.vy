@@ -11,8 +11,12 @@
      Assumptions and hazards:
      - The owning contract restricts who may call its setters (the timelock);
        this module does not check callers.
-     - A field whose current value is 0 has no relative scale: its change is
-       limited to `max_rel_change * hi` instead.
+     - 0 has no relative scale: a change from or to 0 is limited to
+       `max_rel_change * hi` instead, so a field leaves 0, and returns to it, by the
+       same step (a small value may be set to 0 in one update, a large one steps down
+       first).
+     - Rate limits are bounded themselves: at most 50% per update and at least an hour
+       between two changes of a field, so no setting of them turns the guard off.
      - The first values (set in the constructor) bypass rate limits by design:
        use `_check_bounds` only.
 """
@@ -41,16 +45,18 @@ rate_limit: public(HashMap[uint256, RateLimit])
 
 WAD: constant(uint256) = 10**18
 MAX_INTERVAL: constant(uint256) = 365 * 86_400
+MIN_INTERVAL: constant(uint256) = 3_600
+MAX_REL_CHANGE: constant(uint256) = 5 * 10**17
 
 
 @internal
 def _set_rate_limit(group: uint256, limit: RateLimit):
     """
-    @notice Store the rate limit of a parameter group (bounded: at most 100% per update,
-            at most one year between updates).
+    @notice Store the rate limit of a parameter group (bounded: at most 50% per update,
+            between an hour and a year between two changes of a field).
     """
-    assert limit.max_rel_change <= WAD, "params: max_rel_change outside [0, 1e18]"
-    assert limit.min_interval <= MAX_INTERVAL, "params: min_interval outside [0, 31536000]"
+    assert limit.max_rel_change <= MAX_REL_CHANGE, "params: max_rel_change outside [0, 5e17]"
+    assert limit.min_interval >= MIN_INTERVAL and limit.min_interval <= MAX_INTERVAL, "params: min_interval outside [3600, 31536000]"
     old: RateLimit = self.rate_limit[group]
     self.rate_limit[group] = limit
     log RateLimitSet(
@@ -87,7 +93,7 @@ def _check_field(
     """
     @notice Check a proposed field value against its bounds and, when `limited`, its group's
             rate limit, recording the time of the change when it changes.
-    @dev allowed |new - old| = max_rel_change * old / 1e18 (or * hi when old == 0)
+    @dev allowed |new - old| = max_rel_change * old / 1e18 (or * hi when old or new is 0)
     """
     self._check_bounds(prefix, name, new, lo, hi)
     if new == old or not limited:
@@ -97,7 +103,7 @@ def _check_field(
     if last != 0 and block.timestamp < last + limit.min_interval:
         raise concat(prefix, ": ", name, " changed too recently, wait ", uint2str(last + limit.min_interval - block.timestamp), " s")
     scale: uint256 = old
-    if old == 0:
+    if old == 0 or new == 0:
         scale = hi
     allowed: uint256 = limit.max_rel_change * scale // WAD
     delta: uint256 = new - old if new > old else old - new

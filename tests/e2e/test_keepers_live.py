@@ -350,7 +350,7 @@ def test_oracle_updater__feed_sources__push_new_rounds_only(live_anvil, live_typ
     assert metrics.count("actions_mined") == 2
 
     # feed: the Oracle pulls its own feed (anyone may call); a round it has is not pulled
-    net.tx(gov, "oracle", "set_feed", feed)
+    net.govern(gov, "oracle", "set_feed", feed)  # the oracle's feed is the timelock's to set
     net.mine(60)
     net.set_feed_round(owner, feed, 2_250, net.now())
     round_time = net.now()

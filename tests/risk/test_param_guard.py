@@ -168,3 +168,27 @@ def test_step_towards__many_digit_values__exactly_what_the_chain_allows():
         )
         for f, new in zip(Limits.FIELDS, step.to_chain(), strict=True):
             assert f.to_chain(f.to_human(new)) == new
+
+
+def test_step_towards__to_zero__one_step_from_within_the_upper_bound_share():
+    """Audit finding 11: a field that left 0 could never return to it under a rate limit
+    below 100%. A move to 0 is now measured against the upper bound, as a move from 0:
+    short_min 0.01 (bound 0.5, 25% of it = 0.125) reaches 0 at once; vol_shock_up 2.0
+    (bound 3, 25% = 0.75) steps down first, then reaches 0."""
+    limit = RateLimit(max_rel_change=0.25, min_interval=DAY)
+    rel = limit.to_chain()[0]
+    current = MarginParams(short_min=0.01, vol_shock_up=2.0)
+    target = replace(current, short_min=0.0, vol_shock_up=0.0)
+    step = step_towards(current, target, limit)
+    assert step.short_min == 0.0
+    assert step.vol_shock_up == pytest.approx(1.5)
+    assert (
+        check_rate_limit("margin", current.to_chain(), step.to_chain(), rel, DAY, [0] * 9, 1) == []
+    )
+    # straight to 0 from 2.0 is refused, naming the basis
+    jump = replace(current, vol_shock_up=0.0).to_chain()
+    (refusal,) = check_rate_limit("margin", current.to_chain(), jump, rel, DAY, [0] * 9, 1)
+    assert "of the upper bound (from or to 0)" in refusal.message
+    vol_up = MarginParams.FIELDS[2]
+    # 2.0 -> 1.5 -> 1.125 -> 0.84375 -> 0.6328125 -> 0
+    assert updates_needed("margin", vol_up, 2 * WAD, 0, rel) == 5

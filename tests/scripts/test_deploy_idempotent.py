@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ape
 import click
 import pytest
 
@@ -19,7 +20,7 @@ def test_deploy__twice__second_run_deploys_nothing(run_script, gov, tmp_path, ch
     first = run_script("deploy", "--account", "TEST::0", "--record-dir", str(tmp_path))
     assert first.exit_code == 0, first.output
     sent = gov.nonce - nonce0
-    assert sent == 7 + 10 + 20  # 7 contracts, 10 wiring calls, 20 series
+    assert sent == 7 + 7 + 20  # 7 contracts, 7 wiring calls (with the first push), 20 series
     record = json.loads((tmp_path / "local.addresses.json").read_text())
     assert record["complete"] and record["chain_id"] == chain.chain_id
     assert record["start_block"] == block0 + 1
@@ -75,3 +76,42 @@ def test_params__wrong_network_name__ape_names_it_nonzero_exit():
     proc = _ape("run", "params", "show", "--network", "ethereum:local:nope")
     assert proc.returncode != 0
     assert "No provider named 'nope'" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("admin", ["timelock", "multisig"])
+def test_deploy__admin_handed_over__deployer_keeps_no_admin_power(
+    run_script, project, accounts, tmp_path, admin
+):
+    """Audit finding 2: the deployer's key kept every admin power. `--admin timelock` hands
+    the market's and the oracle's admin to the timelock at once; `--admin 0x...` (a
+    multisig) nominates it, and it takes over when it accepts."""
+    multisig = accounts[8]
+    who = "timelock" if admin == "timelock" else multisig.address
+    r = run_script(
+        "deploy", "--account", "TEST::0", "--record-dir", str(tmp_path), "--redeploy",
+        "--admin", who,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    record = json.loads((tmp_path / "local.addresses.json").read_text())["contracts"]
+    market = project.OptionMarket.at(record["market"])
+    oracle = project.Oracle.at(record["oracle"])
+    if admin == "timelock":
+        assert market.admin() == oracle.admin() == record["timelock"]
+        assert "the timelock (every admin power waits its delay)" in r.output
+    else:
+        assert market.pending_admin() == oracle.pending_admin() == multisig.address
+        assert market.admin() == accounts[0].address  # until the multisig accepts
+        market.accept_admin(sender=multisig)
+        oracle.accept_admin(sender=multisig)
+        assert market.admin() == oracle.admin() == multisig.address
+    with ape.reverts("market: not admin"):
+        market.set_role("fee_recipient", accounts[0], sender=accounts[0])
+
+
+def test_deploy__bad_admin__refused_before_sending(run_script, gov, tmp_path):
+    nonce0 = gov.nonce
+    r = run_script(
+        "deploy", "--account", "TEST::0", "--record-dir", str(tmp_path), "--admin", "0x1234"
+    )
+    assert r.exit_code != 0 and "--admin: admin: '0x1234' not allowed" in r.output
+    assert gov.nonce == nonce0

@@ -2,6 +2,7 @@
 
 import ape
 import pytest
+from support import ZERO
 
 from risk.units import USDC, WAD
 
@@ -131,12 +132,34 @@ def test_collect_fees__not_recipient__reverts(market, stranger):
         market.collect_fees(sender=stranger)
 
 
-@pytest.mark.parametrize("role", ["guardian", "series_creator", "fee_recipient", "admin"])
+@pytest.mark.parametrize("role", ["guardian", "series_creator", "fee_recipient"])
 def test_set_role__admin_sets_each_role(market, gov, stranger, role):
     tx = market.set_role(role, stranger, sender=gov)
     assert getattr(market, role)() == stranger.address
     ev = tx.decode_logs(market.RoleSet)[0]
     assert (ev.role, ev.account) == (role, stranger.address)
+
+
+def test_set_role__admin__moves_in_two_steps(market, gov, keeper, stranger):
+    """Audit finding 2 (info): the admin was replaced in one step, so a mistyped address
+    lost the contract. Now the nominee must accept; until then the old admin rules."""
+    tx = market.set_role("admin", keeper, sender=gov)
+    assert (market.admin(), market.pending_admin()) == (gov.address, keeper.address)
+    assert [(e.role, e.account) for e in tx.decode_logs(market.RoleSet)] == [
+        ("admin", keeper.address)
+    ]
+    with ape.reverts("roles: not pending admin"):
+        market.accept_admin(sender=stranger)
+    market.set_role("fee_recipient", stranger, sender=gov)  # gov is still admin
+    tx = market.accept_admin(sender=keeper)
+    assert (market.admin(), market.pending_admin()) == (keeper.address, ZERO)
+    assert [(e.role, e.account) for e in tx.decode_logs(market.RoleSet)] == [
+        ("admin", keeper.address)
+    ]
+    with ape.reverts("market: not admin"):
+        market.set_role("fee_recipient", gov, sender=gov)
+    with ape.reverts("roles: not pending admin"):  # no second acceptance
+        market.accept_admin(sender=keeper)
 
 
 def test_set_role__unknown__reverts(market, gov, stranger):
@@ -154,14 +177,15 @@ def test_set_role__zero_address__reverts(market, gov):
         market.set_role("guardian", "0x0000000000000000000000000000000000000000", sender=gov)
 
 
-def test_set_pool__only_once(market, gov, stranger):
+def test_set_role__pool__only_once(market, gov, pool, stranger):
+    assert market.pool() == pool.address
     with ape.reverts("market: pool already set"):
-        market.set_pool(stranger, sender=gov)
+        market.set_role("pool", stranger, sender=gov)
 
 
-def test_set_pool__not_admin__reverts(market, stranger):
+def test_set_role__pool__not_admin__reverts(market, stranger):
     with ape.reverts("market: not admin"):
-        market.set_pool(stranger, sender=stranger)
+        market.set_role("pool", stranger, sender=stranger)
 
 
 def test_set_paused__guardian_pauses_admin_unpauses(market, gov, stranger):

@@ -14,7 +14,7 @@ def bad(project, gov, protocol):
         project.OptionMarket, token, protocol.oracle, protocol.engine, protocol.config
     )
     pool = gov.deploy(project.LiquidityPool, token, market)
-    market.set_pool(pool, sender=gov)
+    market.set_role("pool", pool, sender=gov)
     return token, market, pool
 
 

@@ -95,8 +95,8 @@ def test_deploy__sets_roles_params_and_no_price(blank_oracle, gov):
     [
         (with_field(PARAMS, 0, 59), RATE, "oracle: heartbeat outside [60, 86400]"),
         ((3_600, 3_599, *PARAMS[2:]), RATE, "oracle: staleness_limit below heartbeat"),
-        (PARAMS, (WAD + 1, DAY), "params: max_rel_change outside [0, 1e18]"),
-        (PARAMS, (WAD, 365 * DAY + 1), "params: min_interval outside [0, 31536000]"),
+        (PARAMS, (WAD // 2 + 1, DAY), "params: max_rel_change outside [0, 5e17]"),
+        (PARAMS, (WAD // 2, 3_599), "params: min_interval outside [3600, 31536000]"),
     ],
     ids=["param-bounds", "staleness-below-heartbeat", "max-rel-change", "min-interval"],
 )
@@ -568,10 +568,15 @@ SETTERS = {
 
 
 @pytest.mark.parametrize("setter", list(SETTERS))
-def test_set_role__not_admin__reverts(solo_oracle, gov, keeper, stranger, setter):
-    solo_oracle.set_governor(keeper, sender=gov)  # the governor is not the admin either
-    for who in (stranger, keeper):
-        with ape.reverts("oracle: not admin"):
+def test_set_role__not_allowed__reverts(solo_oracle, gov, keeper, stranger, setter):
+    """Audit finding 2: the admin added updaters and feeds, and took the governor role
+    back, at once. Those powers are now the governor's (the timelock's): once the governor
+    moved to keeper, the admin (gov) can do none of them; the market is wired by the
+    admin, once."""
+    solo_oracle.set_governor(keeper, sender=gov)
+    reason = "oracle: not admin" if setter == "set_market" else "oracle: not governor"
+    for who in (stranger, gov if setter != "set_market" else keeper):
+        with ape.reverts(reason):
             getattr(solo_oracle, setter)(*SETTERS[setter](stranger), sender=who)
     assert (solo_oracle.market(), solo_oracle.feed(), solo_oracle.updaters(stranger)) == (
         ZERO,
@@ -651,23 +656,24 @@ def test_set_oracle_params__other_field__not_throttled(solo_oracle, gov):
 
 
 def test_set_oracle_params__staleness_below_heartbeat__reverts(solo_oracle, gov):
-    solo_oracle.set_rate_limit(2, (WAD, DAY), sender=gov)  # allow 100% steps
-    new = (7_200, 3_600, PARAMS[2], PARAMS[3])
+    solo_oracle.set_rate_limit(2, (WAD // 2, DAY), sender=gov)  # allow 50% steps
+    new = (5_400, 3_600, PARAMS[2], PARAMS[3])
     with ape.reverts("oracle: staleness_limit below heartbeat"):
         solo_oracle.set_oracle_params(new, sender=gov)
     assert tuple(solo_oracle.params()) == PARAMS
 
 
-def test_set_rate_limit__stores_and_emits(solo_oracle, gov):
-    tx = solo_oracle.set_rate_limit(2, (WAD, 0), sender=gov)
+def test_set_rate_limit__stores_and_emits(solo_oracle, gov, chain):
+    tx = solo_oracle.set_rate_limit(2, (WAD // 2, 3_600), sender=gov)
     ev = tx.decode_logs(solo_oracle.RateLimitSet)
     names = ("group", "old_max_rel_change", "new_max_rel_change")
     names += ("old_min_interval", "new_min_interval")
-    assert [fields(e, *names) for e in ev] == [(2, 25 * 10**16, WAD, DAY, 0)]
-    # the limit is not readable on-chain: check its effect (100% steps, no interval)
-    solo_oracle.set_oracle_params(with_field(PARAMS, 0, 7_200), sender=gov)
-    solo_oracle.set_oracle_params(with_field(PARAMS, 0, 3_600), sender=gov)
-    assert solo_oracle.params().heartbeat == 3_600
+    assert [fields(e, *names) for e in ev] == [(2, 25 * 10**16, WAD // 2, DAY, 3_600)]
+    # check its effect: 50% steps an hour apart
+    t = solo_oracle.set_oracle_params(with_field(PARAMS, 0, 5_400), sender=gov).timestamp
+    chain.pending_timestamp = t + 3_600
+    solo_oracle.set_oracle_params(with_field(PARAMS, 0, 2_700), sender=gov)
+    assert solo_oracle.params().heartbeat == 2_700
 
 
 @pytest.mark.parametrize("group", [0, 3])

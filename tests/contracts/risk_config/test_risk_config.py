@@ -119,7 +119,7 @@ def test_deploy__every_field_at_its_bound__accepted(project, gov, edge):
             {"liquidation": (2 * 10**17, 0, 10**17, 0)},
             "config: max_discount below start_discount",
         ),
-        ({"rate_limit": (WAD + 1, DAY)}, "params: max_rel_change outside [0, 1e18]"),
+        ({"rate_limit": (WAD // 2 + 1, DAY)}, "params: max_rel_change outside [0, 5e17]"),
         (
             {"liquidation": (0, 0, 0, 0)},
             "config: max_discount zero: no liquidator reward",
@@ -265,12 +265,21 @@ def test_set_governor__admin__hands_over_control(risk_config, gov, keeper):
     assert stored(risk_config, "margin") == new
 
 
-def test_set_governor__not_admin__reverts(risk_config, gov, keeper, stranger):
+def test_set_governor__not_governor__reverts(risk_config, gov, keeper, stranger):
+    """Audit finding 2: the deployer (admin) took the governor role back from the timelock
+    at any time, then set a (100%, 0 s) rate limit and moved margins in 8 transactions.
+    Only the governor itself can now hand the role on, and no rate limit allows that."""
     risk_config.set_governor(keeper, sender=gov)
-    for who in (stranger, keeper):  # the governor is not the admin
-        with ape.reverts("config: not admin"):
-            risk_config.set_governor(stranger, sender=who)
+    for who in (stranger, gov):  # gov deployed it and is its admin: no power left
+        with ape.reverts("config: not governor"):
+            risk_config.set_governor(who, sender=who)
     assert risk_config.governor() == keeper.address
+    with ape.reverts("params: max_rel_change outside [0, 5e17]"):
+        risk_config.set_rate_limit(0, (WAD, 0), sender=keeper)
+    with ape.reverts("params: min_interval outside [3600, 31536000]"):
+        risk_config.set_rate_limit(0, (WAD // 2, 0), sender=keeper)
+    risk_config.set_governor(stranger, sender=keeper)  # the governor may hand it on
+    assert risk_config.governor() == stranger.address
 
 
 def test_set_governor__zero_address__reverts(risk_config, gov):
@@ -285,19 +294,20 @@ def test_set_governor__zero_address__reverts(risk_config, gov):
 @pytest.mark.parametrize("group", list(GROUPS))
 def test_set_rate_limit__stores_and_emits(risk_config, gov, group):
     gid = GROUPS[group].group_id
-    tx = risk_config.set_rate_limit(gid, (WAD, 365 * DAY), sender=gov)
+    tx = risk_config.set_rate_limit(gid, (WAD // 2, 365 * DAY), sender=gov)
     ev = tx.decode_logs(risk_config.RateLimitSet)
     names = ("group", "old_max_rel_change", "new_max_rel_change")
     names += ("old_min_interval", "new_min_interval")
-    assert [fields(e, *names) for e in ev] == [(gid, MAX_REL, WAD, DAY, 365 * DAY)]
+    assert [fields(e, *names) for e in ev] == [(gid, MAX_REL, WAD // 2, DAY, 365 * DAY)]
 
 
-def test_set_rate_limit__applies_to_its_group_only(risk_config, gov):
+def test_set_rate_limit__applies_to_its_group_only(risk_config, gov, chain):
     """The limit is not readable on-chain, so check its effect."""
-    risk_config.set_rate_limit(0, (WAD // 2, 0), sender=gov)  # margin: 50%, no interval
+    risk_config.set_rate_limit(0, (WAD // 2, 3_600), sender=gov)  # margin: 50%, an hour
     margin = GROUPS["margin"].defaults
-    risk_config.set_margin_params(with_field(margin, 0, 225 * 10**15), sender=gov)  # +50%
-    risk_config.set_margin_params(with_field(margin, 0, 15 * 10**16), sender=gov)  # at once
+    t = risk_config.set_margin_params(with_field(margin, 0, 225 * 10**15), sender=gov).timestamp
+    chain.pending_timestamp = t + 3_600
+    risk_config.set_margin_params(with_field(margin, 0, 15 * 10**16), sender=gov)  # an hour on
     assert stored(risk_config, "margin") == margin
     pool = GROUPS["pool"].defaults
     with ape.reverts(f"config: spread_base change {pool[0] // 2} above rate limit {pool[0] // 4}"):

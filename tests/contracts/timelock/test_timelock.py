@@ -1,7 +1,8 @@
 """Timelock: propose, veto, execute (delay, grace, reverts bubbled), delay and roles.
 
-Runs on the deployed protocol: the timelock governs `config` and `oracle`; gov is its
-admin, proposer and guardian; the delay is 6 hours. Calldata is built with ape's
+Runs on the deployed protocol: the timelock governs `config`, `oracle` and `market` and
+itself (it has no admin: its targets and roles change only through its own proposals);
+gov is its proposer and guardian; the delay is 6 hours. Calldata is built with ape's
 `method.encode_input(...)`. A proposal's id is read from its Proposed event.
 """
 
@@ -44,25 +45,28 @@ def margin_call(config):
 # --- deployment ---
 
 
-def test_deploy__sets_roles_delay_and_targets(timelock, config, oracle, market, gov):
-    assert (timelock.admin(), timelock.proposer(), timelock.guardian()) == (gov.address,) * 3
+def test_deploy__sets_roles_delay_and_targets(timelock, config, oracle, market, pool, gov):
+    assert (timelock.proposer(), timelock.guardian()) == (gov.address,) * 2
+    assert not hasattr(timelock, "admin")  # it governs itself
     assert timelock.delay() == DELAY
-    assert timelock.targets(config) and timelock.targets(oracle) and timelock.targets(timelock)
-    assert not timelock.targets(market)
+    assert all(timelock.targets(c) for c in (config, oracle, market, timelock))
+    assert not timelock.targets(pool)
     assert timelock.proposal_count() == 0
 
 
 @pytest.mark.parametrize("delay", [59, 30 * DAY + 1], ids=["below", "above"])
 def test_deploy__delay_outside_bounds__reverts(project, gov, delay):
     with ape.reverts("timelock: delay outside [60, 2592000]"):
-        gov.deploy(project.Timelock, delay, gov, gov)
+        gov.deploy(project.Timelock, delay, gov, gov, [])
 
 
-@pytest.mark.parametrize("zero", ["proposer", "guardian"])
+@pytest.mark.parametrize("zero", ["proposer", "guardian", "target"])
 def test_deploy__zero_role__reverts(project, gov, zero):
     proposer, guardian = (ZERO, gov) if zero == "proposer" else (gov, ZERO)
+    if zero == "target":
+        proposer, guardian = gov, gov
     with ape.reverts("timelock: zero address"):
-        gov.deploy(project.Timelock, DELAY, proposer, guardian)
+        gov.deploy(project.Timelock, DELAY, proposer, guardian, [ZERO] if zero == "target" else [])
 
 
 # --- propose ---
@@ -92,10 +96,10 @@ def test_propose__not_proposer__reverts(timelock, config, stranger, margin_call)
     assert timelock.proposal_count() == 0
 
 
-def test_propose__target_not_allowed__reverts(timelock, market, gov):
-    data = market.set_paused.encode_input(True)
+def test_propose__target_not_allowed__reverts(timelock, pool, gov):
+    data = pool.approve.encode_input(gov, 1)
     with ape.reverts("timelock: target not allowed"):
-        timelock.propose(market, data, sender=gov)
+        timelock.propose(pool, data, sender=gov)
     assert timelock.proposal_count() == 0
 
 
@@ -118,10 +122,14 @@ def test_veto__queued__marks_vetoed_and_emits(timelock, config, gov, propose, ma
     ]
 
 
-def test_veto__not_guardian__reverts(timelock, config, gov, keeper, stranger, propose, margin_call):
+def test_veto__not_guardian__reverts(
+    timelock, config, chain, gov, keeper, stranger, propose, margin_call
+):
+    move, tx = propose(timelock, timelock.set_role.encode_input("guardian", keeper))
+    chain.pending_timestamp = tx.timestamp + DELAY
+    timelock.execute(move, sender=gov)
     pid, _ = propose(config, margin_call)
-    timelock.set_role("guardian", keeper, sender=gov)
-    for who in (stranger, gov):  # gov is still admin and proposer, no longer guardian
+    for who in (stranger, gov):  # gov is still proposer, no longer guardian
         with ape.reverts("timelock: not guardian"):
             timelock.veto(pid, sender=who)
     assert timelock.proposals(pid).state == QUEUED
@@ -161,8 +169,9 @@ def test_execute__target_removed_after_queueing__reverts(
     timelock, config, chain, gov, stranger, propose, margin_call
 ):
     pid, tx = propose(config, margin_call)
-    timelock.set_target(config, False, sender=gov)
-    chain.pending_timestamp = tx.timestamp + DELAY
+    drop, drop_tx = propose(timelock, timelock.set_target.encode_input(config, False))
+    chain.pending_timestamp = drop_tx.timestamp + DELAY
+    timelock.execute(drop, sender=stranger)
     with ape.reverts("timelock: target not allowed"):
         timelock.execute(pid, sender=stranger)
     assert timelock.proposals(pid).state == QUEUED
@@ -274,78 +283,111 @@ def test_set_delay__outside_bounds__bubbles_reason(timelock, chain, gov, propose
     assert timelock.delay() == DELAY
 
 
-# --- set_target / set_role ---
+# --- set_target / set_role (only through the timelock itself) ---
 
 
-def test_set_target__admin__allows_and_forbids(timelock, market, config, gov, propose, margin_call):
-    tx = timelock.set_target(market, True, sender=gov)
-    assert timelock.targets(market)
+@pytest.fixture(scope="module")
+def through_timelock(timelock, chain, gov, propose):
+    """through_timelock(method, *args) -> receipt: queue a call of the timelock to itself,
+    wait the delay and execute it."""
+
+    def _run(method, *args):
+        pid, tx = propose(timelock, getattr(timelock, method).encode_input(*args))
+        chain.pending_timestamp = tx.timestamp + DELAY
+        return timelock.execute(pid, sender=gov)
+
+    return _run
+
+
+def test_set_target__through_timelock__allows_and_forbids(
+    timelock, pool, config, gov, through_timelock, margin_call
+):
+    tx = through_timelock("set_target", pool, True)
+    assert timelock.targets(pool)
     assert [fields(e, "target", "allowed") for e in tx.decode_logs(timelock.TargetSet)] == [
-        (market.address, True)
+        (pool.address, True)
     ]
-    propose(market, market.set_paused.encode_input(True))
-    timelock.set_target(config, False, sender=gov)
+    through_timelock("set_target", config, False)
     assert not timelock.targets(config)
     with ape.reverts("timelock: target not allowed"):
         timelock.propose(config, margin_call, sender=gov)
 
 
-def test_set_target__not_admin__reverts(timelock, market, stranger):
-    with ape.reverts("timelock: not admin"):
-        timelock.set_target(market, True, sender=stranger)
-    assert not timelock.targets(market)
+@pytest.mark.parametrize("who", ["gov", "stranger"])
+def test_set_target__direct_call__reverts(timelock, pool, gov, stranger, who):
+    """Audit finding 2: the deployer changed targets at once; now nobody can."""
+    with ape.reverts("timelock: not self"):
+        timelock.set_target(pool, True, sender=gov if who == "gov" else stranger)
+    assert not timelock.targets(pool)
 
 
-def test_set_target__zero_address__reverts(timelock, gov):
+def test_set_target__zero_address__bubbles_reason(timelock, chain, gov, propose):
+    pid, tx = propose(timelock, timelock.set_target.encode_input(ZERO, True))
+    chain.pending_timestamp = tx.timestamp + DELAY
     with ape.reverts("timelock: zero address"):
-        timelock.set_target(ZERO, True, sender=gov)
+        timelock.execute(pid, sender=gov)
 
 
 def test_set_role__proposer__moves_the_right_to_propose(
-    timelock, config, gov, keeper, propose, margin_call
+    timelock, config, gov, keeper, through_timelock, propose, margin_call
 ):
-    tx = timelock.set_role("proposer", keeper, sender=gov)
+    tx = through_timelock("set_role", "proposer", keeper)
     assert timelock.proposer() == keeper.address
     assert [fields(e, "role", "account") for e in tx.decode_logs(timelock.RoleSet)] == [
         ("proposer", keeper.address)
     ]
     with ape.reverts("timelock: not proposer"):
         timelock.propose(config, margin_call, sender=gov)
-    assert propose(config, margin_call, sender=keeper)[0] == 0
+    assert propose(config, margin_call, sender=keeper)[0] == timelock.proposal_count() - 1
 
 
-@pytest.mark.parametrize("role", ["guardian", "admin"])
-def test_set_role__admin__sets_and_emits(timelock, gov, keeper, role):
-    tx = timelock.set_role(role, keeper, sender=gov)
-    assert getattr(timelock, role)() == keeper.address
+def test_set_role__guardian__sets_and_emits(timelock, keeper, through_timelock):
+    tx = through_timelock("set_role", "guardian", keeper)
+    assert timelock.guardian() == keeper.address
     assert [fields(e, "role", "account") for e in tx.decode_logs(timelock.RoleSet)] == [
-        (role, keeper.address)
+        ("guardian", keeper.address)
     ]
 
 
-def test_set_role__new_admin__replaces_old(timelock, market, gov, keeper):
-    timelock.set_role("admin", keeper, sender=gov)
-    with ape.reverts("timelock: not admin"):
-        timelock.set_target(market, True, sender=gov)
-    timelock.set_target(market, True, sender=keeper)
-    assert timelock.targets(market)
+@pytest.mark.parametrize("role", ["proposer", "guardian"])
+def test_set_role__direct_call__reverts(timelock, gov, stranger, role):
+    """Audit finding 2: the deployer replaced proposer and guardian at once."""
+    with ape.reverts("timelock: not self"):
+        timelock.set_role(role, stranger, sender=gov)
+    assert getattr(timelock, role)() == gov.address
 
 
-def test_set_role__unknown_role__reverts(timelock, gov, keeper):
-    with ape.reverts("timelock: unknown role"):
-        timelock.set_role("executor", keeper, sender=gov)
-
-
-def test_set_role__not_admin__reverts(timelock, stranger):
-    with ape.reverts("timelock: not admin"):
-        timelock.set_role("proposer", stranger, sender=stranger)
-    assert timelock.proposer() != stranger.address
-
-
-def test_set_role__zero_address__reverts(timelock, gov):
-    with ape.reverts("timelock: zero address"):
-        timelock.set_role("guardian", ZERO, sender=gov)
+@pytest.mark.parametrize(
+    ("role", "account", "reason"),
+    [("admin", "keeper", "timelock: unknown role"), ("guardian", "zero", "timelock: zero address")],
+)
+def test_set_role__bad_role_or_address__bubbles_reason(
+    timelock, chain, gov, keeper, propose, role, account, reason
+):
+    who = keeper if account == "keeper" else ZERO
+    pid, tx = propose(timelock, timelock.set_role.encode_input(role, who))
+    chain.pending_timestamp = tx.timestamp + DELAY
+    with ape.reverts(reason):
+        timelock.execute(pid, sender=gov)
     assert timelock.guardian() == gov.address
+
+
+def test_claim_admin__takes_over_a_contract_that_nominated_the_timelock(
+    timelock, market, oracle, gov, stranger
+):
+    with ape.reverts("roles: not pending admin"):  # nothing nominated it yet
+        timelock.claim_admin(oracle, sender=stranger)
+    oracle.transfer_admin(timelock, sender=gov)
+    market.set_role("admin", timelock, sender=gov)
+    assert oracle.admin() == gov.address  # nominated, not yet admin
+    for target in (oracle, market):
+        tx = timelock.claim_admin(target, sender=stranger)  # anyone may complete it
+        assert target.admin() == timelock.address and target.pending_admin() == ZERO
+        assert [fields(e, "role", "account") for e in tx.decode_logs(target.RoleSet)] == [
+            ("admin", timelock.address)
+        ]
+    with ape.reverts("market: not admin"):  # the deployer's admin powers now wait the delay
+        market.set_role("fee_recipient", gov, sender=gov)
 
 
 # --- end to end on the deployed protocol ---

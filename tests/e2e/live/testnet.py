@@ -151,6 +151,17 @@ class Testnet:
         data = self.contracts.calldata(name, method, *args)
         return self.send(key, self.contracts.addresses[name], data, **kw)
 
+    def govern(self, key: str, name: str, method: str, *args: Any) -> Any:
+        """Change something the timelock governs: propose it (key is the proposer), let the
+        delay pass and execute it."""
+        assert self.contracts is not None
+        data = self.contracts.calldata(name, method, *args)
+        target = self.contracts.addresses[name]
+        pid = self.view("timelock", "proposal_count")
+        self.tx(key, "timelock", "propose", target, bytes.fromhex(data[2:]))
+        self.mine(self.view("timelock", "delay"))
+        return self.tx(key, "timelock", "execute", pid)
+
     def view(self, name: str, method: str, *args: Any) -> Any:
         assert self.contracts is not None
         reader = Reader(self.rpc, self.contracts)
@@ -196,14 +207,13 @@ class Testnet:
             gov_key, "OptionMarket", a["token"], a["oracle"], a["engine"], a["config"]
         )
         a["pool"] = self.deploy(gov_key, "LiquidityPool", a["token"], a["market"])
-        a["timelock"] = self.deploy(gov_key, "Timelock", cfg.timelock_delay, gov, gov)
+        targets = [a["config"], a["oracle"], a["market"]]
+        a["timelock"] = self.deploy(gov_key, "Timelock", cfg.timelock_delay, gov, gov, targets)
         types = {n: self.types[t] for n, t in CONTRACT_TYPES.items()}
         self.contracts = Contracts(a, types)
-        self.tx(gov_key, "market", "set_pool", a["pool"])
+        self.tx(gov_key, "market", "set_role", "pool", a["pool"])
         self.tx(gov_key, "oracle", "set_market", a["market"])
         self.tx(gov_key, "oracle", "set_updater", gov, True)
-        for target in ("config", "oracle", "timelock"):
-            self.tx(gov_key, "timelock", "set_target", a[target], True)
         self.tx(gov_key, "config", "set_governor", a["timelock"])
         self.tx(gov_key, "oracle", "set_governor", a["timelock"])
         self.tx(gov_key, "market", "set_role", "guardian", gov)
