@@ -579,8 +579,16 @@ class RiskCommittee:
             if q.pid == pid:
                 del self.queued[g]
 
+    def proposal_refused(self, pid: int, reason: str) -> None:
+        """The target refused the proposal when it executed: the timelock ended it, so the
+        group is free for the next review to propose afresh."""
+        for g, q in list(self.queued.items()):
+            if q.pid == pid:
+                self._abandon(g, f"refused by the target: {reason}")
+
     def execution_failed(self, pid: int, now: int, reason: str) -> None:
-        """Retry after retry_after_sec; abandon after max_execution_attempts."""
+        """The execution transaction reverted (too early, out of gas; the proposal stays
+        queued): retry after retry_after_sec; abandon after max_execution_attempts."""
         for g, q in list(self.queued.items()):
             if q.pid != pid:
                 continue

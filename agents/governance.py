@@ -18,6 +18,7 @@ import mesa
 
 from agents.committee import Analysis, ProposeAction, RiskCommittee
 from onchain.governance import encode_set
+from onchain.rpc import decode_revert
 from risk.design import Proposal
 from risk.jit import threadsafe_layer
 from risk.param_guard import SETTERS
@@ -171,7 +172,12 @@ class GovernanceAgent(mesa.Agent):
             elif sent.group is not None:
                 self.committee.proposal_failed(sent.group, outcome.reason or "no Proposed event")
         elif sent.pid is not None:
-            if outcome.ok:
+            refused = [e for e in outcome.events if e.name == "ExecutionFailed"]
+            if outcome.ok and refused:  # the target refused it: the timelock ended it
+                self.committee.proposal_refused(
+                    sent.pid, decode_revert(bytes(refused[0].args["reason"]))
+                )
+            elif outcome.ok:
                 self.committee.executed(sent.pid)
             else:
                 self.committee.execution_failed(sent.pid, self.model.now, outcome.reason or "")
@@ -185,7 +191,11 @@ class GovernanceAgent(mesa.Agent):
                     ev.name == "Proposed"
                     and s.kind == "propose"
                     and bytes(ev.args["data"]) == s.data
-                ) or (ev.name == "Executed" and s.kind == "execute" and int(ev.args["id"]) == s.pid)
+                ) or (
+                    ev.name in ("Executed", "ExecutionFailed")
+                    and s.kind == "execute"
+                    and int(ev.args["id"]) == s.pid
+                )
                 if same:
                     return self._waiting.pop(i)
         return self._waiting.pop(0) if self._waiting else None

@@ -8,9 +8,12 @@
 @dev Assumptions and hazards:
      - Only whitelisted targets can be called, with calldata up to MAX_DATA bytes; a
        target removed from the list blocks its queued proposals too.
-     - The target's revert reason is returned when an execution fails, so a change
-       that has become invalid (e.g. rate limited) fails with the target's message
-       and stays queued until it expires.
+     - A proposal dies on its first failed execution: the target's revert reason is
+       logged (ExecutionFailed) and the proposal can never run again, so an old
+       whole-struct proposal that failed (e.g. on a rate limit) cannot be executed by a
+       stranger later and silently undo newer changes. An execution whose call ran out
+       of the gas it was given reverts instead (the executor's fault, not the
+       proposal's): the proposal stays queued.
      - The delay itself is bounded [MIN_DELAY, MAX_DELAY] and changes only through
        the timelock (a queued call to this contract's set_delay). So do its targets,
        proposer and guardian: the timelock governs itself and has no admin. Its first
@@ -34,7 +37,7 @@ struct Proposal:
     target: address
     data: Bytes[1024]
     eta: uint256  # earliest execution time, unix seconds
-    state: uint8  # 0 none, 1 queued, 2 executed, 3 vetoed
+    state: uint8  # 0 none, 1 queued, 2 executed, 3 vetoed, 4 failed
 
 # --- events ---
 
@@ -47,6 +50,11 @@ event Proposed:
 event Executed:
     id: indexed(uint256)
     target: indexed(address)
+
+event ExecutionFailed:
+    id: indexed(uint256)
+    target: indexed(address)
+    reason: Bytes[256]
 
 event Vetoed:
     id: indexed(uint256)
@@ -69,6 +77,7 @@ GRACE_PERIOD: constant(uint256) = 14 * 86_400
 QUEUED: constant(uint8) = 1
 EXECUTED: constant(uint8) = 2
 VETOED: constant(uint8) = 3
+FAILED: constant(uint8) = 4
 PREFIX: constant(String[16]) = "timelock"
 
 # --- storage ---
@@ -186,6 +195,7 @@ def veto(pid: uint256):
 def execute(pid: uint256):
     """
     @notice Execute a queued proposal after its delay and within the grace period (anyone).
+            If the target refuses, the proposal fails for good (ExecutionFailed).
     @param pid the proposal id
     """
     p: Proposal = self.proposals[pid]
@@ -196,9 +206,14 @@ def execute(pid: uint256):
     self.proposals[pid].state = EXECUTED
     ok: bool = False
     response: Bytes[256] = b""
+    gas_before: uint256 = msg.gas
     ok, response = raw_call(p.target, p.data, max_outsize=256, revert_on_failure=False)
     if not ok:
-        raw_revert(response)
+        if msg.gas <= gas_before // 64:  # starved by the executor: keep it queued
+            raw_revert(response)
+        self.proposals[pid].state = FAILED
+        log ExecutionFailed(id=pid, target=p.target, reason=response)
+        return
     log Executed(id=pid, target=p.target)
 
 

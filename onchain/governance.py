@@ -35,7 +35,7 @@ from risk.param_guard import (
 from risk.params import GROUPS, Field, ParamGroup, RateLimit
 
 # Timelock.Proposal.state
-STATE_NAMES = {0: "none", 1: "queued", 2: "executed", 3: "vetoed"}
+STATE_NAMES = {0: "none", 1: "queued", 2: "executed", 3: "vetoed", 4: "failed"}
 QUEUED = 1
 
 
@@ -181,7 +181,8 @@ def apply_changes(
 
 
 def proposal_status(state: int, eta: int, now: int) -> str:
-    """pending (before eta), executable, expired (after eta + grace), executed, vetoed."""
+    """pending (before eta), executable, expired (after eta + grace), executed, vetoed,
+    failed (its first execution was refused by the target: it can never run)."""
     if state != QUEUED:
         return STATE_NAMES.get(state, f"state {state}")
     if now < eta:

@@ -44,6 +44,7 @@ from onchain.governance import (
     read_group,
     read_proposals,
 )
+from onchain.rpc import decode_revert
 from onchain.script_cli import (
     NetworkCommand,
     deployment_reader,
@@ -237,7 +238,14 @@ def _require_state(dep: Any, proposal_id: int, action: str) -> None:
 
 def _send(fn: Any, proposal_id: int, account: Any, done: str) -> None:
     try:
-        fn(proposal_id, sender=account)
+        receipt = fn(proposal_id, sender=account)
     except ContractLogicError as exc:
         raise click.ClickException(f"proposal #{proposal_id} reverted: {exc}") from exc
+    failed = [log for log in receipt.events if log.event_name == "ExecutionFailed"]
+    if failed:  # the target refused it: the timelock ended the proposal
+        reason = decode_revert(bytes(failed[0].event_arguments["reason"]))
+        raise click.ClickException(
+            f"proposal #{proposal_id} failed for good: the target refused it ({reason}); "
+            "propose the change again"
+        )
     click.echo(f"proposal #{proposal_id} {done}")

@@ -283,6 +283,21 @@ def test_execution_failed__retried_later_then_abandoned():
     assert committee.queued == {} and committee.abandoned[1][1] == "expired"
 
 
+def test_proposal_refused__abandoned_at_once_and_the_group_freed():
+    """A target that refuses a proposal ends it on-chain (Timelock: first failure): the
+    committee does not retry it and may propose the group afresh at the next review."""
+    committee = RiskCommittee(CommitteeConfig(max_execution_attempts=3))
+    committee.proposal_queued("margin", pid=5, eta=T0, params=MarginParams())
+    committee.proposal_queued("limits", pid=6, eta=T0, params=Limits())
+    committee.proposal_refused(5, "config: spot_shock changed too recently, wait 10 s")
+    assert not committee.busy("margin") and committee.busy("limits")
+    assert committee.abandoned == [
+        (QueuedProposal(5, "margin", T0, MarginParams()),
+         "refused by the target: config: spot_shock changed too recently, wait 10 s"),
+    ]  # fmt: skip
+    assert [a.pid for a in committee.due_executions(T0)] == [6]
+
+
 # --- anti-procyclicality: no loosening in stress ---
 
 

@@ -1,4 +1,4 @@
-"""Timelock: propose, veto, execute (delay, grace, reverts bubbled), delay and roles.
+"""Timelock: propose, veto, execute (delay, grace, a failure ends a proposal), delay, roles.
 
 Runs on the deployed protocol: the timelock governs `config`, `oracle` and `market` and
 itself (it has no admin: its targets and roles change only through its own proposals);
@@ -8,6 +8,7 @@ gov is its proposer and guardian; the delay is 6 hours. Calldata is built with a
 
 import ape
 import pytest
+from eth_abi import decode
 from support import ZERO, fields, with_field
 
 from risk.params import MarginParams, OracleParams
@@ -15,7 +16,7 @@ from risk.units import DAY
 
 DELAY = 21_600
 GRACE = 14 * DAY
-QUEUED, EXECUTED, VETOED = 1, 2, 3
+QUEUED, EXECUTED, VETOED, FAILED = 1, 2, 3, 4
 MARGIN = MarginParams().to_chain()
 SPOT_SHOCK_BOUNDS = "config: spot_shock outside [10000000000000000, 900000000000000000]"
 
@@ -34,6 +35,14 @@ def propose(timelock, gov):
         return tx.decode_logs(timelock.Proposed)[0].id, tx
 
     return _propose
+
+
+def failed_with(timelock, tx) -> str:
+    """The target's revert reason an ExecutionFailed event carries (Error(string))."""
+    (ev,) = tx.decode_logs(timelock.ExecutionFailed)
+    data = bytes(ev.reason)
+    assert data[:4] == bytes.fromhex("08c379a0")
+    return decode(["string"], data[4:])[0]
 
 
 @pytest.fixture(scope="module")
@@ -220,32 +229,67 @@ def test_execute__not_queued__reverts(timelock, config, chain, gov, propose, mar
     assert config.margin_params().spot_shock == (165 * 10**15 if state == "executed" else MARGIN[0])
 
 
-def test_execute__target_reverts__bubbles_reason_and_stays_queued(
-    timelock, config, chain, gov, propose
+def test_execute__target_reverts__proposal_fails_for_good_with_the_reason(
+    timelock, config, chain, gov, stranger, propose
 ):
     pid, tx = propose(config, config.set_margin_params.encode_input(with_field(MARGIN, 0, 0)))
     chain.pending_timestamp = tx.timestamp + DELAY
-    with ape.reverts(SPOT_SHOCK_BOUNDS):
-        timelock.execute(pid, sender=gov)
-    assert timelock.proposals(pid).state == QUEUED
+    receipt = timelock.execute(pid, sender=stranger)
+    assert failed_with(timelock, receipt) == SPOT_SHOCK_BOUNDS
+    assert not receipt.decode_logs(timelock.Executed)
+    assert timelock.proposals(pid).state == FAILED
     assert tuple(config.margin_params()) == MARGIN
+    with ape.reverts("timelock: proposal not queued"):
+        timelock.execute(pid, sender=gov)
 
 
-def test_execute__rate_limit_checked_at_execution(timelock, config, chain, gov, propose):
-    """Two queued changes of one field: the second fails until the interval has passed."""
-    first = config.set_margin_params.encode_input(with_field(MARGIN, 0, 16 * 10**16))
-    second = config.set_margin_params.encode_input(with_field(MARGIN, 0, 17 * 10**16))
-    pid1, tx = propose(config, first)
-    pid2, _ = propose(config, second)
+def test_execute__old_whole_struct_proposal__cannot_undo_a_newer_change_later(
+    timelock, config, chain, gov, stranger, propose
+):
+    """Audit finding 9: B (the whole margin struct, spot_shock 0.17 with vol_shock_up as
+    it was) failed on the rate limit after A moved spot_shock; meanwhile a newer change C
+    moved vol_shock_up. A stranger executing B a day later used to undo C. B now died at
+    its first failure."""
+    a = config.set_margin_params.encode_input(with_field(MARGIN, 0, 16 * 10**16))
+    b = config.set_margin_params.encode_input(with_field(MARGIN, 0, 17 * 10**16))
+    c = config.set_margin_params.encode_input(
+        with_field(with_field(MARGIN, 0, 16 * 10**16), 2, 55 * 10**16)
+    )
+    pid_a, tx = propose(config, a)
+    pid_b, _ = propose(config, b)
     t = tx.timestamp + DELAY + 10
     chain.pending_timestamp = t
-    timelock.execute(pid1, sender=gov)
+    timelock.execute(pid_a, sender=gov)
     chain.pending_timestamp = t + 100
-    with ape.reverts(f"config: spot_shock changed too recently, wait {DAY - 100} s"):
-        timelock.execute(pid2, sender=gov)
-    chain.pending_timestamp = t + DAY
-    timelock.execute(pid2, sender=gov)
-    assert config.margin_params().spot_shock == 17 * 10**16
+    receipt = timelock.execute(pid_b, sender=gov)
+    assert failed_with(timelock, receipt) == (
+        f"config: spot_shock changed too recently, wait {DAY - 100} s"
+    )
+    pid_c, tx_c = propose(config, c)  # the newer change: vol_shock_up 0.5 -> 0.55
+    chain.pending_timestamp = tx_c.timestamp + DELAY
+    timelock.execute(pid_c, sender=gov)
+    chain.pending_timestamp = t + DAY + 10
+    with ape.reverts("timelock: proposal not queued"):
+        timelock.execute(pid_b, sender=stranger)
+    m = config.margin_params()
+    assert (m.spot_shock, m.vol_shock_up) == (16 * 10**16, 55 * 10**16)
+
+
+def test_execute__call_starved_of_gas__reverts_and_stays_queued(
+    timelock, config, chain, gov, stranger, propose, margin_call
+):
+    """Executing with too little gas for the target must not kill a proposal: the
+    execution reverts and the proposal stays queued. (Here the 1/64 of the gas left after
+    a starved call cannot pay for marking the proposal failed, so the whole execution
+    reverts anyway; for a target heavy enough to leave more, Timelock.execute's own check
+    reverts it.)"""
+    pid, tx = propose(config, margin_call)
+    chain.pending_timestamp = tx.timestamp + DELAY
+    with ape.reverts():
+        timelock.execute(pid, sender=stranger, gas=60_000)
+    assert timelock.proposals(pid).state == QUEUED
+    timelock.execute(pid, sender=stranger)
+    assert timelock.proposals(pid).state == EXECUTED
 
 
 # --- set_delay (only through the timelock itself) ---
@@ -278,8 +322,8 @@ def test_set_delay__through_timelock__changes_delay_and_emits(
 def test_set_delay__outside_bounds__bubbles_reason(timelock, chain, gov, propose, delay):
     pid, tx = propose(timelock, timelock.set_delay.encode_input(delay))
     chain.pending_timestamp = tx.timestamp + DELAY
-    with ape.reverts("timelock: delay outside [60, 2592000]"):
-        timelock.execute(pid, sender=gov)
+    receipt = timelock.execute(pid, sender=gov)
+    assert failed_with(timelock, receipt) == "timelock: delay outside [60, 2592000]"
     assert timelock.delay() == DELAY
 
 
@@ -324,8 +368,7 @@ def test_set_target__direct_call__reverts(timelock, pool, gov, stranger, who):
 def test_set_target__zero_address__bubbles_reason(timelock, chain, gov, propose):
     pid, tx = propose(timelock, timelock.set_target.encode_input(ZERO, True))
     chain.pending_timestamp = tx.timestamp + DELAY
-    with ape.reverts("timelock: zero address"):
-        timelock.execute(pid, sender=gov)
+    assert failed_with(timelock, timelock.execute(pid, sender=gov)) == "timelock: zero address"
 
 
 def test_set_role__proposer__moves_the_right_to_propose(
@@ -367,8 +410,7 @@ def test_set_role__bad_role_or_address__bubbles_reason(
     who = keeper if account == "keeper" else ZERO
     pid, tx = propose(timelock, timelock.set_role.encode_input(role, who))
     chain.pending_timestamp = tx.timestamp + DELAY
-    with ape.reverts(reason):
-        timelock.execute(pid, sender=gov)
+    assert failed_with(timelock, timelock.execute(pid, sender=gov)) == reason
     assert timelock.guardian() == gov.address
 
 
