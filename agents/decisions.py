@@ -47,10 +47,11 @@ def liquidation_fraction(
 
 
 def liquidation_reward(equity: float, mm: float, discount: float, fraction: float) -> float:
-    """What the liquidator gains at mark (OptionMarket.liquidate): f d MM, capped at a
-    positive equity so that no liquidation turns it into bad debt."""
+    """What the liquidator gains at mark (OptionMarket.liquidate): f d MM, capped at the
+    taken share f E of a positive equity, so that no liquidation, whole or in parts,
+    turns it into bad debt."""
     reward = fraction * discount * mm
-    return min(reward, equity) if equity > 0 else reward
+    return min(reward, fraction * equity) if equity > 0 else reward
 
 
 def liquidation_profit(

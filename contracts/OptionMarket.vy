@@ -22,7 +22,7 @@
      - Pause stops new risk only: reduce-only trades, deposits, settlement and
        liquidation always work.
      - Gas of a margin check grows with positions x scenarios (see MarginEngine).
-     - Compiled for code size: 24,377 of EIP-170's 24,576 bytes with its immutables
+     - Compiled for code size: 24,414 of EIP-170's 24,576 bytes with its immutables
        (about 270 gas more per call than for gas); new logic belongs in another contract.
      - The pool's book is valued once per block and oracle version (`pool_mark`, keyed on
        (block.timestamp, oracle.version())); trades and settlements then update that
@@ -772,10 +772,11 @@ def liquidate(account: address, max_fraction: uint256) -> uint256:
          that restores E' >= (1 + b) k MM' (with MM' = (1 - f) MM, E' = E - f d MM) is
            f* = ((1 + b) k MM - E) / (((1 + b) k - d) MM),  f = min(1, f*, max_fraction).
          The liquidator receives f of every position and the cash
-           transfer = f * (-P) + R,  R = min(f d MM, E) when E > 0, else f d MM
+           transfer = f * (-P) + R,  R = min(f d MM, f E) when E > 0, else f d MM
          (P = mark value of the positions; rounded down to a token unit), so it gains R
-         at mark and the account keeps E - R >= 0: a liquidation never turns positive
-         equity into bad debt. It must end above its own IM. A fully liquidated
+         at mark and the account keeps E - R >= (1 - f) E >= 0: a liquidation, whole or
+         split into parts, never turns positive equity into bad debt. It must end above
+         its own IM. A fully liquidated
          account left with negative cash is covered by the insurance fund, then the pool.
     @param account the account to liquidate
     @param max_fraction 1e18 = 100%: the most the caller will take
@@ -804,10 +805,11 @@ def liquidate(account: address, max_fraction: uint256) -> uint256:
 
     positions_value: int256 = equity - self.cash[account] * ITOKEN_TO_WAD
     fi: int256 = convert(f, int256)
-    # the reward f d MM, capped at a positive equity: no liquidation makes bad debt
+    # the reward f d MM, capped at the taken share f E of a positive equity: no
+    # liquidation, whole or in parts, makes bad debt or leaves the rest with less than (1-f) E
     reward: uint256 = f * d // WAD * mm // WAD
     if equity > 0:
-        reward = min(reward, convert(equity, uint256))
+        reward = min(reward, f * convert(equity, uint256) // WAD)
     transfer_wad: int256 = -positions_value * fi // IWAD + convert(reward, int256)
     transfer: int256 = transfer_wad // ITOKEN_TO_WAD
     if transfer * ITOKEN_TO_WAD > transfer_wad:

@@ -150,6 +150,8 @@ def _check_liquidation(old: LiquidationParams, new: LiquidationParams, limited: 
     param_guard._check_field(PREFIX, "target_buffer", g, 3, old.target_buffer, new.target_buffer, 0, WAD, limited)
     assert new.max_discount >= new.start_discount, "config: max_discount below start_discount"
     assert new.max_discount > 0, "config: max_discount zero: no liquidator reward"
+    # the discount is start + rate x hours: both at 0 keep it at 0 whatever max_discount is
+    assert new.start_discount > 0 or new.discount_rate > 0, "config: start_discount and discount_rate both zero"
 
 
 @internal

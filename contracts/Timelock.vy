@@ -13,7 +13,9 @@
        whole-struct proposal that failed (e.g. on a rate limit) cannot be executed by a
        stranger later and silently undo newer changes. An execution whose call ran out
        of the gas it was given reverts instead (the executor's fault, not the
-       proposal's): the proposal stays queued.
+       proposal's): the proposal stays queued. Residual risk: a target that itself makes
+       an external call can be starved one level down without this check seeing it; no
+       call the deployment queues does (parameter setters, roles), so keep it so.
      - The delay itself is bounded [MIN_DELAY, MAX_DELAY] and changes only through
        the timelock (a queued call to this contract's set_delay). So do its targets,
        proposer and guardian: the timelock governs itself and has no admin. Its first
@@ -125,6 +127,7 @@ def set_target(target: address, allowed: bool):
     """
     assert msg.sender == self, "timelock: not self"
     roles._check_account(PREFIX, target)
+    assert target != self, "timelock: always its own target"  # else it could never change again
     self.targets[target] = allowed
     log TargetSet(target=target, allowed=allowed)
 

@@ -168,6 +168,11 @@ class LiquidationParams(ParamGroup):
             raise ParamError(
                 "liquidation.max_discount = 0: no liquidator reward (allowed: above 0)"
             )
+        if self.start_discount <= 0 and self.discount_rate <= 0:
+            raise ParamError(
+                "liquidation.start_discount and discount_rate both 0: no liquidator reward "
+                "(allowed: either above 0)"
+            )
 
 
 def allowed_spot_deviation(max_spot_deviation: float, heartbeat: int, elapsed_sec: int) -> float:

@@ -272,3 +272,41 @@ def test_liquidate__reward_capped_at_positive_equity__no_bad_debt(
     assert mirror == pytest.approx(ev.equity / WAD, rel=1e-12)
     assert ev.equity < 15 * 10**16 * ev.mm // WAD
     assert ledger_gap([writer, keeper, pool]) == 0
+
+
+def test_liquidate__partial_take_of_thin_equity__leaves_the_rest_its_share(
+    market, seed_pool, fund, writer, keeper, find_series, push, chain, pool, ledger_gap
+):
+    """A review of the fix for finding 4: with the reward capped at E, a partial take of an
+    account with 0 < E < f d MM took all of E and left the rest of the book with none, so
+    its next liquidation made bad debt. The cap is now the taken share f E: the account
+    keeps (1 - f) E."""
+    seed_pool(1_000_000)
+    fund(keeper, 200_000)
+    fund(writer, 2_000)
+    market.trade(find_series(2_200, 30, True), -4 * WAD, 0, sender=writer)
+    spot = 2_205.0
+    while True:  # rally until 0 < E < 5% MM: f d MM > E already at f = 40%
+        spot += 5
+        push(spot)
+        equity, mm, _ = market.account_margin(writer)
+        if equity < mm * 5 // 100:
+            break
+    market.start_auction(writer, sender=keeper)
+    start = market.auction_start(writer)
+    for hours in range(1, 21):  # a keeper confirms the flag every hour: d reaches 15%
+        chain.pending_timestamp = start + hours * 3_600 - 600
+        push(spot)
+        market.start_auction(writer, sender=keeper)
+    keeper_equity0 = market.account_margin(keeper)[0]
+    tx = market.liquidate(writer, 4 * WAD // 10, sender=keeper)
+    ev = tx.decode_logs(market.Liquidation)[0]
+    assert ev.fraction == 4 * WAD // 10 and ev.discount == 15 * 10**16
+    assert ev.fraction * ev.discount // WAD * ev.mm // WAD > ev.equity > 0  # the cap binds
+    gain = market.account_margin(keeper)[0] - keeper_equity0
+    share = ev.fraction * ev.equity // WAD
+    assert abs(gain - share) <= 2 * 10**12  # f E, not E
+    left = market.account_margin(writer)[0]
+    assert left == pytest.approx(ev.equity - share, abs=10**13)  # (1 - f) E stays
+    assert left > ev.equity // 2
+    assert ledger_gap([writer, keeper, pool]) == 0

@@ -97,12 +97,15 @@ def test_deploy__stores_every_group_and_roles(risk_config, gov):
 @pytest.mark.parametrize("edge", ["lo", "hi"])
 def test_deploy__every_field_at_its_bound__accepted(project, gov, edge):
     """The bounds are inclusive: a config with every field at lo (or hi) deploys, except
-    where a cross-field rule needs one field above its lo (short_min, max_discount: tested
-    below), which then sits at its hi."""
+    where a cross-field rule needs one field above its lo (short_min, max_discount,
+    discount_rate: tested below), which then sits at its hi."""
     values = {g: tuple(getattr(f, edge) for f in grp.params.FIELDS) for g, grp in GROUPS.items()}
     if edge == "lo":
         values["margin"] = with_field(values["margin"], 7, MarginParams.FIELDS[7].hi)
-        values["liquidation"] = with_field(values["liquidation"], 2, LiquidationParams.FIELDS[2].hi)
+        for i in (1, 2):
+            values["liquidation"] = with_field(
+                values["liquidation"], i, LiquidationParams.FIELDS[i].hi
+            )
     config = deploy_config(project, gov, **values)
     for g in GROUPS:
         assert stored(config, g) == values[g]
@@ -125,11 +128,22 @@ def test_deploy__every_field_at_its_bound__accepted(project, gov, edge):
             "config: max_discount zero: no liquidator reward",
         ),
         (
+            {"liquidation": (0, 0, 10**17, 0)},
+            "config: start_discount and discount_rate both zero",
+        ),
+        (
             {"margin": with_field(with_field(MarginParams().to_chain(), 7, 0), 2, 0)},
             "config: short_min and vol_shock_up both zero",
         ),
     ],
-    ids=["bounds", "max-discount-below-start", "rate-limit", "no-reward", "unmargined-shorts"],
+    ids=[
+        "bounds",
+        "max-discount-below-start",
+        "rate-limit",
+        "no-reward",
+        "no-discount",
+        "unmargined-shorts",
+    ],
 )
 def test_deploy__invalid_params__reverts(project, gov, overrides, message):
     with ape.reverts(message):
@@ -332,6 +346,9 @@ def test_cross_field_rules__mirror_refuses_what_the_contract_refuses():
 
     with pytest.raises(ParamError, match="max_discount = 0: no liquidator reward"):
         LiquidationParams(start_discount=0, discount_rate=0, max_discount=0).validate()
+    with pytest.raises(ParamError, match="start_discount and discount_rate both 0"):
+        LiquidationParams(start_discount=0, discount_rate=0, max_discount=0.1).validate()
+    LiquidationParams(start_discount=0, discount_rate=0.01).validate()  # a growing discount
     with pytest.raises(ParamError, match="short_min and vol_shock_up both zero"):
         MarginParams(short_min=0, vol_shock_up=0).validate()
     MarginParams(short_min=0).validate()  # either one above zero is enough

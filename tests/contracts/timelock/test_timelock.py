@@ -365,6 +365,16 @@ def test_set_target__direct_call__reverts(timelock, pool, gov, stranger, who):
     assert not timelock.targets(pool)
 
 
+def test_set_target__itself__refused(timelock, chain, gov, propose):
+    """A review found the timelock could drop itself as a target, freezing its delay,
+    targets and roles for good (it has no admin to undo it)."""
+    pid, tx = propose(timelock, timelock.set_target.encode_input(timelock, False))
+    chain.pending_timestamp = tx.timestamp + DELAY
+    receipt = timelock.execute(pid, sender=gov)
+    assert failed_with(timelock, receipt) == "timelock: always its own target"
+    assert timelock.targets(timelock)
+
+
 def test_set_target__zero_address__bubbles_reason(timelock, chain, gov, propose):
     pid, tx = propose(timelock, timelock.set_target.encode_input(ZERO, True))
     chain.pending_timestamp = tx.timestamp + DELAY
