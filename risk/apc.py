@@ -349,6 +349,15 @@ class HistoryAnchors:
             ceiling_multiple,
         )
 
+    def bounded(
+        self, margin: MarginParams, horizon_sec: float, coverage: float
+    ) -> tuple[MarginParams, tuple[str, ...]]:
+        """The margin raised to the long history's floors (`floored`), then cut to the
+        ceiling, in the rule's order, with a note per change."""
+        margin, raised = floored(margin, self.long, horizon_sec, coverage)
+        margin, cut = self.capped(margin, horizon_sec)
+        return margin, raised + cut
+
     def capped(
         self, margin: MarginParams, horizon_sec: float
     ) -> tuple[MarginParams, tuple[str, ...]]:

@@ -347,12 +347,10 @@ def design(args: argparse.Namespace) -> int:
         model = MODELS[args.model].fit(r, dt)
         proposal = run_design(model, book, current["margin"], current["liquidation"], targets)
         if anchors is not None:  # one model alone: the floors and the ceiling, no mixture
-            from risk.apc import floored
-
-            h, c = targets.horizon_sec, targets.coverage
-            margin, raised = floored(proposal.margin, anchors.long, h, c)
-            margin, cut = anchors.capped(margin, h)
-            proposal = replace(proposal, margin=margin, notes=proposal.notes + raised + cut)
+            margin, changes = anchors.bounded(
+                proposal.margin, targets.horizon_sec, targets.coverage
+            )
+            proposal = replace(proposal, margin=margin, notes=proposal.notes + changes)
     print(
         f"# Parameter proposal ({args.model}, coverage {args.coverage}, "
         f"horizon {args.horizon_hours:g} h, {len(book.accounts)} accounts)\n"

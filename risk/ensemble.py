@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from risk.apc import CEILING, HistoryAnchors, floored, stressed_mixtures
+from risk.apc import CEILING, HistoryAnchors, stressed_mixtures
 from risk.book import Book
 from risk.design import (
     DesignTargets,
@@ -308,9 +308,8 @@ def design_ensemble(
     skipped = tuple(f"{name} left out of the ensemble: {why}" for name, why in ensemble.skipped)
     margin = replace(base.margin, spot_shock=shock)
     if anchors is not None:
-        margin, raised = floored(margin, anchors.long, targets.horizon_sec, targets.coverage)
-        margin, cut = anchors.capped(margin, targets.horizon_sec)
-        anchor_notes += raised + cut
+        margin, changes = anchors.bounded(margin, targets.horizon_sec, targets.coverage)
+        anchor_notes += changes
         evidence["spot_shock_ceiling"] = anchors.ceiling
     # the evidence of what is proposed: coverage, keeper economics and LaR at the final shock
     draws = horizon_draws(ensemble, targets)
